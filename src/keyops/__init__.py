@@ -1,0 +1,1 @@
+"""keyops: keys & secrets manager for API gateways."""

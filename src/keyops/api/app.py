@@ -1,0 +1,105 @@
+"""create_app(): middleware, exception handlers, routers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import yaml
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+
+from keyops.api.errors import BodyLimitMiddleware, install_error_handlers
+from keyops.api.responses import ContractJSONResponse
+from keyops.api.routers import admin, auth, environments, projects, test
+from keyops.config import Settings
+from keyops.deploy.registry import target_names
+from keyops.domain.bootstrap import ADMIN_USER, bootstrap
+from keyops.storage.db import Database
+from keyops.storage.migrate import upgrade_to_head
+
+log = logging.getLogger("keyops")
+
+DESCRIPTION = """keyops keeps TLS and CA certificates, crypto keys, keystores and JWKs per
+project and rolls every change out to environments. It speaks the Apinizer Management
+API (`/apiops/...`, Bearer personal access tokens).
+
+Endpoints under `/apiops/admin/` are keyops additions for setting up an install
+without a shell (users, tokens, projects, members, environments); they need
+`ROLE_ADMIN`."""
+
+
+async def prepare_database(settings: Settings, db: Database, *, demo: bool) -> None:
+    """Migrate the schema and create first-run data."""
+    await anyio.to_thread.run_sync(upgrade_to_head, settings.async_database_url)
+    admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    async with db.transaction() as session:
+        outcome = await bootstrap(
+            session,
+            admin_password=admin_password,
+            demo=demo,
+            known_targets=target_names(settings),
+        )
+    if outcome.generated_password is not None:
+        # Shown once, on the console of the operator who started the first run.
+        print(
+            f"keyops: created user '{ADMIN_USER}' with generated password: "
+            f"{outcome.generated_password}\n"
+            "keyops: it is not shown again; set KEYOPS_ADMIN_PASSWORD before the first run"
+            " to choose it.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
+    """The keyops ASGI application."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.async_database_url)
+        app.state.db = db
+        try:
+            await prepare_database(settings, db, demo=demo)
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="keyops",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=ContractJSONResponse,
+        openapi_url="/apiops/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.router.redirect_slashes = False
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    for module in (auth, test, projects, environments, admin):
+        app.include_router(module.router)
+    _install_openapi_routes(app)
+    return app
+
+
+def _install_openapi_routes(app: FastAPI) -> None:
+    @app.get("/apiops/openapi.yaml", include_in_schema=False)
+    async def openapi_yaml() -> Response:
+        document: dict[str, Any] = app.openapi()
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+        return Response(text, media_type="application/yaml")
+
+    @app.get("/apiops/openapi", include_in_schema=False)
+    async def openapi_page() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/apiops/openapi.json", title="keyops API")

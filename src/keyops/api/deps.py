@@ -1,0 +1,71 @@
+"""Dependencies: the database session, the caller, and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.config import Settings
+from keyops.domain.roles import Principal, Role
+from keyops.domain.tokens import TokenService
+from keyops.errors import Forbidden, Unauthorized
+from keyops.storage.db import Database
+
+
+def get_settings(request: Request) -> Settings:
+    settings = request.app.state.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    db = request.app.state.db
+    assert isinstance(db, Database)
+    return db
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits if the endpoint returns and rolls back if not."""
+    async with get_database(request).transaction() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+# Function scope: the commit happens before the response is sent, so a failed commit
+# becomes an error response rather than a lie.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header; Unauthorized otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthorized("Invalid token")
+    return token
+
+
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    return await TokenService(session).authenticate(bearer_token(request))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that lets the call through only if the caller holds every role."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not all(principal.has(r) for r in roles):
+            raise Forbidden()
+        return principal
+
+    return check
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]

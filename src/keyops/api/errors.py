@@ -1,0 +1,162 @@
+"""Every error, ours or the framework's, answered in the contract's JSON format."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keyops.api.responses import ContractJSONResponse
+from keyops.errors import KeyopsError
+
+log = logging.getLogger("keyops.api")
+
+
+def error_response(
+    status: int,
+    error: str,
+    description: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """The one error body: {"error": ..., "error_description": ...}."""
+    body = {"error": error, "error_description": description, **extra}
+    return ContractJSONResponse(body, status_code=status, headers=headers)
+
+
+def _keyops_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KeyopsError)
+    headers = None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="keyops"'}
+    return error_response(exc.status, exc.error, exc.description, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors():
+        field = _field_name(tuple(err.get("loc", ())))
+        message = str(err.get("msg", "is invalid"))
+        if err.get("type") == "missing":
+            message = f"{field} is required"
+        elif err.get("type") == "json_invalid":
+            field, message = "body", "body is not valid JSON"
+        problems.append({"field": field, "message": message})
+    summary = "; ".join(
+        p["message"] if p["message"].startswith(p["field"]) else f"{p['field']}: {p['message']}"
+        for p in problems
+    )
+    return error_response(
+        400, "bad_request", f"Validation failed: {summary}", validation_errors=problems
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return error_response(
+            404, "not_found", f"No endpoint {request.method} {request.url.path} exists"
+        )
+    if exc.status_code == 405:
+        headers = dict(exc.headers or {})
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"Method {request.method} is not allowed on {request.url.path}",
+            headers=headers,
+        )
+    code = {
+        400: "bad_request",
+        401: "unauthorized_client",
+        403: "forbidden",
+        413: "payload_too_large",
+    }
+    return error_response(
+        exc.status_code,
+        code.get(exc.status_code, "error"),
+        str(exc.detail),
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the server log only; the caller gets no internals.
+    log.error(
+        "unexpected error on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    return error_response(
+        500, "internal_error", "An unexpected error occurred. Please try again later."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every kind of failure to the contract's error body."""
+    app.add_exception_handler(KeyopsError, _keyops_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over a limit with 413, before they are read whole.
+
+    A declared Content-Length over the limit is refused at once; a chunked body is
+    counted as it streams and cut off when it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > limit:
+                    await self._refuse(scope, receive, send, limit)
+                    return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # An HTTPException passes FastAPI's body parsing unchanged.
+                    raise StarletteHTTPException(413, _too_large_text(limit))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = error_response(413, "payload_too_large", _too_large_text(limit))
+        await response(scope, receive, send)
+
+
+def _too_large_text(limit: int) -> str:
+    return f"Request body is larger than the limit of {limit} bytes!"

@@ -1,0 +1,261 @@
+"""Admin-only management: users, tokens, projects, members and environments.
+
+These go beyond the Apinizer pages so that a pipeline can set up a fresh install
+without a shell. All answer in the keys & secrets envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyops.api.deps import AdminPrincipal, SessionDep, SettingsDep
+from keyops.api.responses import result, result_list
+from keyops.api.routing import SlashAgnosticRouter
+from keyops.api.schemas.common import SuccessRead
+from keyops.api.schemas.environments import EnvironmentAdminRead, EnvironmentCreate, EnvironmentRead
+from keyops.api.schemas.projects import MemberCreate, ProjectCreate, ProjectRead
+from keyops.api.schemas.users import (
+    PersonalTokenCreated,
+    PersonalTokenRead,
+    TokenCreate,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+)
+from keyops.deploy.registry import target_names
+from keyops.domain.environments import EnvironmentService
+from keyops.domain.projects import ProjectService
+from keyops.domain.tokens import TokenService, parse_expiry
+from keyops.domain.users import UserService
+from keyops.storage.models import AccessToken, Environment, User
+from keyops.storage.models.base import utcnow
+from keyops.storage.repositories.projects import ProjectRepository
+
+router = SlashAgnosticRouter(prefix="/apiops/admin", tags=["admin"])
+
+
+def _user(user: User) -> dict[str, Any]:
+    return UserRead(
+        username=user.username,
+        roles=sorted(user.role_names),
+        enabled=user.enabled,
+        created_at=user.created_at,
+    ).model_dump(mode="json", by_alias=True)
+
+
+def _token(record: AccessToken, username: str) -> PersonalTokenRead:
+    now = utcnow()
+    return PersonalTokenRead(
+        id=record.id,
+        name=record.name,
+        username=username,
+        prefix=record.prefix,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        revoked_at=record.revoked_at,
+        active=record.revoked_at is None and (record.expires_at is None or record.expires_at > now),
+    )
+
+
+# --- users ---------------------------------------------------------------------------
+
+
+@router.get("/users/", summary="List users")
+async def list_users(_: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
+    return result_list(_user(u) for u in await UserService(session).list())
+
+
+@router.post("/users/", summary="Create a user")
+async def create_user(body: UserCreate, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
+    user = await UserService(session).create(body.username, body.password, body.roles)
+    return result(_user(user))
+
+
+@router.get("/users/{username}/", summary="Get a user")
+async def get_user(username: str, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
+    return result(_user(await UserService(session).get(username)))
+
+
+@router.patch("/users/{username}/", summary="Change a user's password, roles or state")
+async def update_user(
+    username: str, body: UserUpdate, _: AdminPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    users = UserService(session)
+    user = await users.get(username)
+    if body.password is not None:
+        await users.set_password(username, body.password)
+    if body.roles is not None:
+        await users.set_roles(username, body.roles)
+    if body.enabled is not None:
+        await users.set_enabled(username, body.enabled)
+    return result(_user(user))
+
+
+@router.delete("/users/{username}/", summary="Delete a user", response_model=SuccessRead)
+async def delete_user(username: str, principal: AdminPrincipal, session: SessionDep) -> SuccessRead:
+    if username == principal.username:
+        from keyops.errors import BadRequest
+
+        raise BadRequest("You can not delete your own user!")
+    await UserService(session).delete(username)
+    return SuccessRead()
+
+
+# --- personal access tokens ----------------------------------------------------------
+
+
+@router.get("/users/{username}/tokens/", summary="List a user's personal access tokens")
+async def list_tokens(username: str, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
+    records = await TokenService(session).list(username)
+    return result_list(_token(r, username).model_dump(mode="json", by_alias=True) for r in records)
+
+
+@router.post("/users/{username}/tokens/", summary="Create a personal access token")
+async def create_token(
+    username: str, body: TokenCreate, _: AdminPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    issued = await TokenService(session).create_personal(
+        username, body.name, parse_expiry(body.expires)
+    )
+    read = _token(issued.record, username)
+    created = PersonalTokenCreated(**read.model_dump(), token=issued.token)
+    return result(created.model_dump(mode="json", by_alias=True))
+
+
+@router.delete("/tokens/{tokenId}/", summary="Revoke a personal access token")
+async def revoke_token(
+    tokenId: int,
+    _: AdminPrincipal,
+    session: SessionDep,
+) -> dict[str, Any]:
+    record = await TokenService(session).revoke(tokenId)
+    user = await UserService(session).users.get(record.user_id)
+    username = user.username if user else ""
+    return result(_token(record, username).model_dump(mode="json", by_alias=True))
+
+
+# --- projects and members ------------------------------------------------------------
+
+
+@router.get("/projects/", summary="List every project")
+async def list_all_projects(_: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
+    projects = await ProjectService(session).list_all()
+    return result_list(
+        ProjectRead(name=p.name, description=p.description).model_dump(by_alias=True)
+        for p in projects
+    )
+
+
+@router.post("/projects/", summary="Create a project")
+async def create_project(
+    body: ProjectCreate, principal: AdminPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    service = ProjectService(session)
+    members = list(dict.fromkeys([principal.username, *body.members]))
+    project = await service.create(body.name, body.description, members)
+    return result(
+        {
+            "name": project.name,
+            "description": project.description,
+            "members": [u.username for u in await ProjectRepository(session).members(project.id)],
+        }
+    )
+
+
+@router.delete("/projects/{projectName}/", summary="Delete a project", response_model=SuccessRead)
+async def delete_project(
+    projectName: str,
+    _: AdminPrincipal,
+    session: SessionDep,
+) -> SuccessRead:
+    await ProjectService(session).delete(projectName)
+    return SuccessRead()
+
+
+@router.get("/projects/{projectName}/members/", summary="List a project's members")
+async def list_members(
+    projectName: str,
+    _: AdminPrincipal,
+    session: SessionDep,
+) -> dict[str, Any]:
+    return result_list(_user(u) for u in await ProjectService(session).members(projectName))
+
+
+@router.post("/projects/{projectName}/members/", summary="Add a member to a project")
+async def add_member(
+    projectName: str,
+    body: MemberCreate,
+    _: AdminPrincipal,
+    session: SessionDep,
+) -> dict[str, Any]:
+    _project, user = await ProjectService(session).add_member(projectName, body.username)
+    return result(_user(user))
+
+
+@router.delete(
+    "/projects/{projectName}/members/{username}/",
+    summary="Remove a member from a project",
+    response_model=SuccessRead,
+)
+async def remove_member(
+    projectName: str,
+    username: str,
+    _: AdminPrincipal,
+    session: SessionDep,
+) -> SuccessRead:
+    await ProjectService(session).remove_member(projectName, username)
+    return SuccessRead()
+
+
+# --- environments --------------------------------------------------------------------
+
+
+async def _environment(
+    env: Environment, service: EnvironmentService, session: SessionDep
+) -> dict[str, Any]:
+    project_ids = await service.projects_of(env)
+    names = [p.name for p in await ProjectService(session).list_all() if p.id in project_ids]
+    base = EnvironmentRead.of(env).model_dump()
+    return EnvironmentAdminRead(**base, projects=names, target=env.target).model_dump(by_alias=True)
+
+
+@router.post("/environments/", summary="Create an environment")
+async def create_environment(
+    body: EnvironmentCreate, _: AdminPrincipal, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    service = EnvironmentService(session, known_targets=target_names(settings))
+    env = await service.create(
+        body.name,
+        description=body.description,
+        type=body.type,
+        access_url=body.access_url,
+        projects=body.projects,
+        target=body.target,
+    )
+    return result(await _environment(env, service, session))
+
+
+@router.get("/environments/{environmentName}/", summary="Get an environment")
+async def get_environment(
+    environmentName: str,
+    _: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    service = EnvironmentService(session, known_targets=target_names(settings))
+    return result(await _environment(await service.get(environmentName), service, session))
+
+
+@router.delete(
+    "/environments/{environmentName}/",
+    summary="Delete an environment",
+    response_model=SuccessRead,
+)
+async def delete_environment(
+    environmentName: str,
+    _: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> SuccessRead:
+    await EnvironmentService(session, known_targets=target_names(settings)).delete(environmentName)
+    return SuccessRead()

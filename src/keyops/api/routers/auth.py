@@ -1,0 +1,68 @@
+"""POST /apiops/auth/token: the OAuth2 client-credentials grant."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from keyops.api.deps import SessionDep, SettingsDep
+from keyops.api.responses import ContractJSONResponse
+from keyops.api.routing import SlashAgnosticRouter
+from keyops.api.schemas.auth import TokenRead
+from keyops.domain.tokens import TokenService
+from keyops.errors import BadRequest
+
+router = SlashAgnosticRouter(prefix="/apiops/auth", tags=["auth"])
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@router.post(
+    "/token",
+    response_model=TokenRead,
+    summary="Create an access token (client credentials)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type", "client_id", "client_secret"],
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string", "format": "password"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def create_token(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != FORM:
+        raise BadRequest(
+            f"Request body must be {FORM}, not {content_type or 'empty'}!",
+            error="invalid_request",
+        )
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    # parse_qs keeps repeated fields; a repeated credential is ambiguous, so refuse it.
+    fields = parse_qs(raw, keep_blank_values=True)
+    if any(len(v) > 1 for v in fields.values()):
+        raise BadRequest("Each parameter may be given only once!", error="invalid_request")
+
+    def field(name: str) -> str | None:
+        values = fields.get(name)
+        return values[0] if values else None
+
+    issued = await TokenService(session).client_credentials(
+        field("grant_type"), field("client_id"), field("client_secret"), settings.token_ttl_seconds
+    )
+    body = TokenRead(access_token=issued.token, expires_in=settings.token_ttl_seconds)
+    return ContractJSONResponse(
+        body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )

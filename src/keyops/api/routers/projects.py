@@ -1,0 +1,17 @@
+"""GET /apiops/projects/: the caller's projects."""
+
+from __future__ import annotations
+
+from keyops.api.deps import CurrentPrincipal, SessionDep
+from keyops.api.routing import SlashAgnosticRouter
+from keyops.api.schemas.projects import ProjectListRead, ProjectRead
+from keyops.domain.projects import ProjectService
+
+router = SlashAgnosticRouter(prefix="/apiops/projects", tags=["projects"])
+
+
+@router.get("/", response_model=ProjectListRead, summary="List projects")
+async def list_projects(principal: CurrentPrincipal, session: SessionDep) -> ProjectListRead:
+    projects = await ProjectService(session).visible(principal)
+    rows = [ProjectRead(name=p.name, description=p.description) for p in projects]
+    return ProjectListRead(result_list=rows, result_count=len(rows))

@@ -1,0 +1,23 @@
+"""Test endpoints: healthcheck (no auth) and secure hello."""
+
+from __future__ import annotations
+
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
+
+from keyops.api.deps import CurrentPrincipal, SessionDep
+from keyops.api.routing import SlashAgnosticRouter
+
+router = SlashAgnosticRouter(prefix="/apiops/test", tags=["test"])
+
+
+@router.get("/healthcheck", response_class=PlainTextResponse, summary="Healthcheck")
+async def healthcheck(session: SessionDep) -> PlainTextResponse:
+    # OK means the service can reach its database, not merely that the process is up.
+    await session.execute(text("SELECT 1"))
+    return PlainTextResponse("OK")
+
+
+@router.get("/hello/{name}", response_class=PlainTextResponse, summary="Secure hello")
+async def hello(name: str, _principal: CurrentPrincipal) -> PlainTextResponse:
+    return PlainTextResponse(f"Hello {name}")

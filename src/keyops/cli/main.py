@@ -1,0 +1,379 @@
+"""The ``keyops`` command: serve, and manage users, projects, environments and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.config import Settings
+from keyops.deploy.registry import target_names
+from keyops.domain.environments import EnvironmentService
+from keyops.domain.projects import ProjectService
+from keyops.domain.tokens import TokenService, parse_expiry
+from keyops.domain.users import UserService
+from keyops.errors import KeyopsError
+from keyops.storage.db import Database
+from keyops.storage.migrate import upgrade_to_head
+from keyops.storage.models.base import utcnow
+
+T = TypeVar("T")
+
+app = typer.Typer(help="keyops: keys & secrets for API gateways.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+project_app = typer.Typer(help="Manage projects and their members.", no_args_is_help=True)
+env_app = typer.Typer(help="Manage environments.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage personal access tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(project_app, name="project")
+app.add_typer(env_app, name="env")
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+    """Run one unit of work against the configured database, migrating it first."""
+    settings = Settings()
+
+    async def main() -> T:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade_to_head, settings.async_database_url)
+        db = Database(settings.async_database_url)
+        try:
+            async with db.transaction() as session:
+                return await work(session, settings)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except KeyopsError as exc:
+        err.print(f"[red]error:[/red] {exc.description}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    demo: Annotated[
+        bool, typer.Option(help="Also create project MyProject and three environments.")
+    ] = False,
+) -> None:
+    """Start the keyops service."""
+    import uvicorn
+
+    from keyops.api.app import create_app
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings, demo=demo),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+
+
+# --- users ---------------------------------------------------------------------------
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    role: Annotated[list[str] | None, typer.Option(help="A role; repeat for several.")] = None,
+) -> None:
+    """Create a user."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await UserService(session).create(username, password, role or [])
+
+    _run(work)
+    out.print(f"created user {username}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users and their roles."""
+
+    async def work(session: AsyncSession, _s: Settings) -> list[tuple[str, str, str]]:
+        return [
+            (u.username, ", ".join(sorted(u.role_names)), "yes" if u.enabled else "no")
+            for u in await UserService(session).list()
+        ]
+
+    table = Table("username", "roles", "enabled")
+    for row in _run(work):
+        table.add_row(*row)
+    out.print(table)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a user's password."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await UserService(session).set_password(username, password)
+
+    _run(work)
+    out.print(f"password of {username} changed")
+
+
+@user_app.command("set-roles")
+def user_set_roles(
+    username: str,
+    role: Annotated[list[str] | None, typer.Option(help="Repeat for several.")] = None,
+) -> None:
+    """Replace a user's roles."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await UserService(session).set_roles(username, role or [])
+
+    _run(work)
+    out.print(f"roles of {username}: {', '.join(sorted(role or [])) or '(none)'}")
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable a user: their tokens stop working at once."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await UserService(session).set_enabled(username, False)
+
+    _run(work)
+    out.print(f"disabled {username}")
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Enable a user."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await UserService(session).set_enabled(username, True)
+
+    _run(work)
+    out.print(f"enabled {username}")
+
+
+@user_app.command("delete")
+def user_delete(username: str) -> None:
+    """Delete a user and their tokens."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await UserService(session).delete(username)
+
+    _run(work)
+    out.print(f"deleted {username}")
+
+
+# --- projects ------------------------------------------------------------------------
+
+
+@project_app.command("create")
+def project_create(
+    name: str,
+    description: Annotated[str, typer.Option()] = "",
+    member: Annotated[list[str] | None, typer.Option(help="A member; repeat for several.")] = None,
+) -> None:
+    """Create a project."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await ProjectService(session).create(name, description, member or [])
+
+    _run(work)
+    out.print(f"created project {name}")
+
+
+@project_app.command("list")
+def project_list() -> None:
+    """List every project with its members."""
+
+    async def work(session: AsyncSession, _s: Settings) -> list[tuple[str, str, str]]:
+        service = ProjectService(session)
+        rows = []
+        for p in await service.list_all():
+            members = ", ".join(u.username for u in await service.members(p.name))
+            rows.append((p.name, p.description, members))
+        return rows
+
+    table = Table("name", "description", "members")
+    for row in _run(work):
+        table.add_row(*row)
+    out.print(table)
+
+
+@project_app.command("delete")
+def project_delete(name: str) -> None:
+    """Delete a project and everything in it."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await ProjectService(session).delete(name)
+
+    _run(work)
+    out.print(f"deleted project {name}")
+
+
+@project_app.command("add-member")
+def project_add_member(name: str, username: str) -> None:
+    """Make a user a member of a project."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await ProjectService(session).add_member(name, username)
+
+    _run(work)
+    out.print(f"{username} is a member of {name}")
+
+
+@project_app.command("remove-member")
+def project_remove_member(name: str, username: str) -> None:
+    """Remove a user from a project."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await ProjectService(session).remove_member(name, username)
+
+    _run(work)
+    out.print(f"{username} is no longer a member of {name}")
+
+
+# --- environments --------------------------------------------------------------------
+
+
+@env_app.command("create")
+def env_create(
+    name: str,
+    type: Annotated[str, typer.Option(help="PRODUCTION, SANDBOX or TEST.")] = "TEST",
+    description: Annotated[str, typer.Option()] = "",
+    access_url: Annotated[str, typer.Option()] = "",
+    project: Annotated[
+        list[str] | None,
+        typer.Option(help="Limit to this project; repeat for several. Default: every project."),
+    ] = None,
+    target: Annotated[str, typer.Option(help="Deployment target kind.")] = "local",
+) -> None:
+    """Create an environment."""
+
+    async def work(session: AsyncSession, settings: Settings) -> None:
+        await EnvironmentService(session, known_targets=target_names(settings)).create(
+            name,
+            description=description,
+            type=type,
+            access_url=access_url,
+            projects=project or [],
+            target=target,
+        )
+
+    _run(work)
+    out.print(f"created environment {name}")
+
+
+@env_app.command("list")
+def env_list() -> None:
+    """List environments."""
+
+    async def work(session: AsyncSession, settings: Settings) -> list[tuple[str, ...]]:
+        service = EnvironmentService(session, known_targets=target_names(settings))
+        return [
+            (e.name, e.type, e.status, e.target, e.access_url, e.description)
+            for e in await service.list_all()
+        ]
+
+    table = Table("name", "type", "status", "target", "accessUrl", "description")
+    for row in _run(work):
+        table.add_row(*row)
+    out.print(table)
+
+
+@env_app.command("delete")
+def env_delete(name: str) -> None:
+    """Delete an environment."""
+
+    async def work(session: AsyncSession, settings: Settings) -> None:
+        await EnvironmentService(session, known_targets=target_names(settings)).delete(name)
+
+    _run(work)
+    out.print(f"deleted environment {name}")
+
+
+# --- tokens --------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="The user the token acts as.")],
+    name: Annotated[str, typer.Option(help="A name to tell the token apart.")],
+    expires: Annotated[
+        str, typer.Option(help="YYYY-MM-DD (valid through that day, UTC) or never.")
+    ] = "never",
+) -> None:
+    """Create a personal access token and print it once."""
+
+    async def work(session: AsyncSession, _s: Settings) -> str:
+        issued = await TokenService(session).create_personal(user, name, parse_expiry(expires))
+        return issued.token
+
+    token = _run(work)
+    # Only the token on stdout, so that `TOKEN=$(keyops token create ...)` works.
+    print(token)
+    err.print("This token is shown only once. Store it now.")
+
+
+@token_app.command("list")
+def token_list(user: Annotated[str | None, typer.Option(help="Only this user's.")] = None) -> None:
+    """List personal access tokens (never the tokens themselves)."""
+
+    async def work(session: AsyncSession, _s: Settings) -> list[tuple[str, ...]]:
+        now = utcnow()
+        rows: list[tuple[str, ...]] = []
+        for t in await TokenService(session).list(user):
+            if t.revoked_at is not None:
+                state = "revoked"
+            elif t.expires_at is not None and t.expires_at <= now:
+                state = "expired"
+            else:
+                state = "active"
+            rows.append(
+                (
+                    str(t.id),
+                    t.user.username,
+                    t.name,
+                    t.prefix + "…",
+                    t.created_at.strftime("%Y-%m-%d %H:%M"),
+                    t.expires_at.strftime("%Y-%m-%d %H:%M") if t.expires_at else "never",
+                    state,
+                )
+            )
+        return rows
+
+    table = Table("id", "user", "name", "prefix", "created", "expires", "state")
+    for row in _run(work):
+        table.add_row(*row)
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The id from `token list`.")],
+) -> None:
+    """Revoke a personal access token."""
+
+    async def work(session: AsyncSession, _s: Settings) -> None:
+        await TokenService(session).revoke(token_id)
+
+    _run(work)
+    out.print(f"revoked token {token_id}")

@@ -1,0 +1,62 @@
+"""Settings, read from ``KEYOPS_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="KEYOPS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./keyops-data"))
+    database_url: str | None = None
+    admin_password: SecretStr | None = None
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=60 * 60 * 24 * 30)
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=1024 * 1024, ge=1)
+    deploy_timeout_seconds: float = Field(default=5.0, gt=0)
+    # "name=package.module:Class" pairs registering extra deployment target kinds.
+    extra_targets: str = ""
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @cached_property
+    def async_database_url(self) -> str:
+        """The URL for the async engine, with the driver keyops uses for that database."""
+        return to_async_url(self.database_url or self.default_sqlite_url())
+
+    def default_sqlite_url(self) -> str:
+        """The embedded default: a SQLite file in the data directory."""
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'keyops.db').resolve()}"
+
+
+def to_async_url(url: str) -> str:
+    """Map a user-given URL onto the async driver of its database."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    dialect = scheme.split("+", 1)[0]
+    if dialect == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if dialect in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+def to_sync_url(url: str) -> str:
+    """Map an async URL onto the synchronous driver Alembic runs on."""
+    scheme, _, rest = url.partition("://")
+    dialect = scheme.split("+", 1)[0]
+    if dialect == "sqlite":
+        return f"sqlite://{rest}"
+    return f"postgresql+psycopg://{rest}"

@@ -1,0 +1,74 @@
+"""First-run setup: the admin user and project, and the optional demo data."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.domain.environments import EnvironmentService, EnvironmentType
+from keyops.domain.projects import ADMIN_PROJECT, ProjectService
+from keyops.domain.roles import Role
+from keyops.domain.users import UserService
+from keyops.storage.repositories.environments import EnvironmentRepository
+from keyops.storage.repositories.projects import ProjectRepository
+from keyops.storage.repositories.users import UserRepository
+
+ADMIN_USER = "admin"
+DEMO_PROJECT = "MyProject"
+DEMO_ENVIRONMENTS = (
+    ("production", EnvironmentType.PRODUCTION, "Production environment"),
+    ("staging", EnvironmentType.SANDBOX, "Staging environment"),
+    ("development", EnvironmentType.TEST, "Development environment"),
+)
+_BOOTSTRAP_LOCK_KEY = 0x6B6F707362
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapResult:
+    created_admin: bool
+    generated_password: str | None
+
+
+async def bootstrap(
+    session: AsyncSession,
+    *,
+    admin_password: str | None,
+    demo: bool,
+    known_targets: frozenset[str],
+) -> BootstrapResult:
+    """Create what a first run needs; does nothing that already exists."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Replicas starting together must not both create the admin user.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOTSTRAP_LOCK_KEY})
+    users = UserService(session)
+    generated = None
+    created = False
+    admin = await UserRepository(session).get_by_username(ADMIN_USER)
+    if admin is None:
+        password = admin_password
+        if not password:
+            generated = password = secrets.token_urlsafe(18)
+        admin = await users.create(ADMIN_USER, password, [Role.ADMIN])
+        created = True
+    projects = ProjectService(session)
+    project_repo = ProjectRepository(session)
+    admin_project = await project_repo.get_by_name(ADMIN_PROJECT)
+    if admin_project is None:
+        admin_project = await projects.create(
+            ADMIN_PROJECT, "Administration project: the truststore and shared material"
+        )
+        await project_repo.add_member(admin_project.id, admin.id)
+    if demo:
+        demo_project = await project_repo.get_by_name(DEMO_PROJECT)
+        if demo_project is None:
+            demo_project = await projects.create(DEMO_PROJECT, "Demo project")
+        await project_repo.add_member(demo_project.id, admin.id)
+        envs = EnvironmentService(session, known_targets=known_targets)
+        env_repo = EnvironmentRepository(session)
+        for name, env_type, description in DEMO_ENVIRONMENTS:
+            if await env_repo.get_by_name(name) is None:
+                await envs.create(name, description=description, type=env_type)
+    return BootstrapResult(created_admin=created, generated_password=generated)

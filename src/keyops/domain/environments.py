@@ -1,0 +1,98 @@
+"""Environments: where material is deployed; global, optionally limited to projects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.domain.projects import ProjectService
+from keyops.domain.users import check_name
+from keyops.errors import BadRequest, Conflict, NotFound
+from keyops.storage.models import Environment, Project
+from keyops.storage.repositories.environments import EnvironmentRepository
+
+
+class EnvironmentType(StrEnum):
+    PRODUCTION = "PRODUCTION"
+    SANDBOX = "SANDBOX"
+    TEST = "TEST"
+
+
+class PublishStatus(StrEnum):
+    PUBLISHED = "PUBLISHED"
+    UNPUBLISHED = "UNPUBLISHED"
+    REPUBLISH_REQUIRED = "REPUBLISH_REQUIRED"
+
+
+class EnvironmentService:
+    def __init__(self, session: AsyncSession, *, known_targets: frozenset[str]) -> None:
+        self.session = session
+        self.environments = EnvironmentRepository(session)
+        self.known_targets = known_targets
+
+    async def list_all(self) -> Sequence[Environment]:
+        return await self.environments.list_all()
+
+    async def list_for_project(self, project: Project) -> Sequence[Environment]:
+        return await self.environments.list_for_project(project.id)
+
+    async def get(self, name: str) -> Environment:
+        env = await self.environments.get_by_name(name)
+        if env is None:
+            raise NotFound(f"Environment ({name}) is not found!")
+        return env
+
+    async def resolve_for_project(
+        self, names: Sequence[str], project: Project
+    ) -> list[Environment]:
+        """The named environments in the given order; 400 if any is unknown to the project."""
+        found = await self.environments.get_many_for_project(names, project.id)
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise BadRequest(
+                f"Environment ({', '.join(missing)}) is not found or user does not have"
+                " privilege to access it!"
+            )
+        return [found[n] for n in names]
+
+    async def create(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        type: str = EnvironmentType.TEST,
+        access_url: str = "",
+        projects: Sequence[str] = (),
+        target: str = "local",
+    ) -> Environment:
+        check_name("environmentName", name)
+        if type not in EnvironmentType.__members__:
+            raise BadRequest(
+                f"type ({type}) is not valid! Valid values: {', '.join(EnvironmentType)}"
+            )
+        if target not in self.known_targets:
+            raise BadRequest(
+                f"target ({target}) is not valid! Valid values: "
+                + ", ".join(sorted(self.known_targets))
+            )
+        if await self.environments.get_by_name(name) is not None:
+            raise Conflict(f"Environment (name: {name}) is already exist!")
+        project_service = ProjectService(self.session)
+        project_ids = [(await project_service.get(p)).id for p in dict.fromkeys(projects)]
+        env = Environment(
+            name=name,
+            description=description or "",
+            type=type,
+            status=PublishStatus.PUBLISHED,
+            access_url=access_url or "",
+            target=target,
+        )
+        return await self.environments.add(env, project_ids)
+
+    async def delete(self, name: str) -> None:
+        await self.environments.delete(await self.get(name))
+
+    async def projects_of(self, env: Environment) -> list[int]:
+        return await self.environments.limited_to(env.id)

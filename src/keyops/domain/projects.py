@@ -1,0 +1,72 @@
+"""Projects: visibility by membership, administration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.domain.roles import Principal
+from keyops.domain.users import UserService, check_name
+from keyops.errors import BadRequest, Conflict, NotFound
+from keyops.storage.models import Project, User
+from keyops.storage.repositories.projects import ProjectRepository
+
+ADMIN_PROJECT = "admin"
+
+
+class ProjectService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.projects = ProjectRepository(session)
+
+    async def visible(self, principal: Principal) -> Sequence[Project]:
+        """Projects the caller is a member of."""
+        return await self.projects.list_for_member(principal.user_id)
+
+    async def find_visible(self, principal: Principal, name: str) -> Project | None:
+        """The named project if the caller is a member; None hides its existence."""
+        if not name:
+            return None
+        return await self.projects.get_for_member(name, principal.user_id)
+
+    async def list_all(self) -> Sequence[Project]:
+        return await self.projects.list_all()
+
+    async def get(self, name: str) -> Project:
+        project = await self.projects.get_by_name(name)
+        if project is None:
+            raise NotFound(f"Project ({name}) is not found!")
+        return project
+
+    async def create(
+        self, name: str, description: str = "", members: Sequence[str] = ()
+    ) -> Project:
+        check_name("projectName", name)
+        if await self.projects.get_by_name(name) is not None:
+            raise Conflict(f"Project (name: {name}) is already exist!")
+        users = [await UserService(self.session).get(m) for m in dict.fromkeys(members)]
+        project = await self.projects.add(Project(name=name, description=description or ""))
+        for user in users:
+            await self.projects.add_member(project.id, user.id)
+        return project
+
+    async def delete(self, name: str) -> None:
+        if name == ADMIN_PROJECT:
+            raise BadRequest("The admin project can not be deleted!")
+        await self.projects.delete(await self.get(name))
+
+    async def add_member(self, name: str, username: str) -> tuple[Project, User]:
+        project = await self.get(name)
+        user = await UserService(self.session).get(username)
+        await self.projects.add_member(project.id, user.id)
+        return project, user
+
+    async def remove_member(self, name: str, username: str) -> None:
+        project = await self.get(name)
+        user = await UserService(self.session).get(username)
+        if not await self.projects.remove_member(project.id, user.id):
+            raise NotFound(f"User ({username}) is not a member of project ({name})!")
+
+    async def members(self, name: str) -> Sequence[User]:
+        return await self.projects.members((await self.get(name)).id)

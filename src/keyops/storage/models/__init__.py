@@ -1,0 +1,18 @@
+"""All models, imported here so that metadata is complete for Alembic."""
+
+from keyops.storage.models.base import Base
+from keyops.storage.models.environments import Environment, EnvironmentProject
+from keyops.storage.models.projects import Project, ProjectMember
+from keyops.storage.models.tokens import AccessToken
+from keyops.storage.models.users import User, UserRole
+
+__all__ = [
+    "AccessToken",
+    "Base",
+    "Environment",
+    "EnvironmentProject",
+    "Project",
+    "ProjectMember",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,37 @@
+"""Environments (deployment targets) and the projects they are limited to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from keyops.storage.models.base import Base, UTCDateTime, utcnow
+
+
+class Environment(Base):
+    __tablename__ = "environments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(16), default="TEST")
+    status: Mapped[str] = mapped_column(String(32), default="PUBLISHED")
+    access_url: Mapped[str] = mapped_column(String(2048), default="")
+    # Which deployment target kind receives this environment's material.
+    target: Mapped[str] = mapped_column(String(64), default="local")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EnvironmentProject(Base):
+    """Limits an environment to some projects; an environment with no rows serves all."""
+
+    __tablename__ = "environment_projects"
+
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environments.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
