@@ -16,9 +16,19 @@ from fastapi.responses import HTMLResponse, Response
 
 from keyops.api.errors import BodyLimitMiddleware, install_error_handlers
 from keyops.api.responses import ContractJSONResponse
-from keyops.api.routers import admin, auth, environments, projects, test
+from keyops.api.routers import (
+    admin,
+    auth,
+    certificates,
+    deployments,
+    environments,
+    jwks,
+    projects,
+    test,
+)
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
+from keyops.deploy.service import Deployer
 from keyops.domain.bootstrap import ADMIN_USER, bootstrap
 from keyops.storage.db import Database
 from keyops.storage.migrate import upgrade_to_head
@@ -67,6 +77,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.async_database_url)
         app.state.db = db
+        app.state.deployer = Deployer(db, settings)
         try:
             await prepare_database(settings, db, demo=demo)
             yield
@@ -87,7 +98,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     app.router.redirect_slashes = False
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    for module in (auth, test, projects, environments, admin):
+    for module in (auth, test, projects, environments, deployments, certificates, jwks, admin):
         app.include_router(module.router)
     _install_openapi_routes(app)
     return app

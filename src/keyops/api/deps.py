@@ -9,10 +9,15 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.config import Settings
+from keyops.deploy.registry import target_names
+from keyops.deploy.service import Deployer
+from keyops.domain.environments import EnvironmentService
+from keyops.domain.projects import ProjectService
 from keyops.domain.roles import Principal, Role
 from keyops.domain.tokens import TokenService
-from keyops.errors import Forbidden, Unauthorized
+from keyops.errors import Forbidden, NotFound, Unauthorized
 from keyops.storage.db import Database
+from keyops.storage.models import Project
 
 
 def get_settings(request: Request) -> Settings:
@@ -69,3 +74,34 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+
+def get_deployer(request: Request) -> Deployer:
+    deployer = request.app.state.deployer
+    assert isinstance(deployer, Deployer)
+    return deployer
+
+
+DeployerDep = Annotated[Deployer, Depends(get_deployer)]
+# Decision 10: keys & secrets need ROLE_API_SECURITY; deploying needs ROLE_DEPLOY_UNDEPLOY_PROXIES.
+SecurityReader = Annotated[Principal, Depends(require_roles(Role.API_SECURITY))]
+SecurityDeployer = Annotated[
+    Principal, Depends(require_roles(Role.API_SECURITY, Role.DEPLOY_UNDEPLOY_PROXIES))
+]
+AdminDeployer = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.DEPLOY_UNDEPLOY_PROXIES))
+]
+
+
+def environment_service(session: AsyncSession, settings: Settings) -> EnvironmentService:
+    return EnvironmentService(session, known_targets=target_names(settings))
+
+
+async def visible_project(session: AsyncSession, principal: Principal, name: str) -> Project:
+    """The project if the caller is a member; otherwise it does not exist (decision 10)."""
+    project = await ProjectService(session).find_visible(principal, name)
+    if project is None:
+        raise NotFound(
+            f"Project({name}) was not found or user does not have privilege to access it!"
+        )
+    return project

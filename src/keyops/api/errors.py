@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyops.api.responses import ContractJSONResponse
@@ -71,6 +73,9 @@ def _http_error(request: Request, exc: Exception) -> Response:
         )
     if exc.status_code == 405:
         headers = dict(exc.headers or {})
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
         return error_response(
             405,
             "method_not_allowed",
@@ -88,6 +93,31 @@ def _http_error(request: Request, exc: Exception) -> Response:
         code.get(exc.status_code, "error"),
         str(exc.detail),
         headers=dict(exc.headers or {}),
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path.
+
+    Starlette's 405 names only the methods of the first route matching the path; a
+    path served by several routes (GET and POST of a collection) would be under-told.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _integrity_error(request: Request, exc: Exception) -> Response:
+    # A uniqueness check lost a race with a concurrent request (two replicas, or two
+    # requests at once on PostgreSQL): the transaction is rolled back, nothing changed.
+    log.info("integrity error on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        409,
+        "conflict",
+        "The request conflicts with a concurrent change; nothing was changed. Please retry.",
     )
 
 
@@ -110,6 +140,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(KeyopsError, _keyops_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -155,7 +155,8 @@ def _single_pem_certificate(data: bytes) -> x509.Certificate:
     if cert_count > 1:
         raise CertificateParseError(_many_reason(cert_count))
     # Anything but one complete CERTIFICATE block (a CSR, a CRL, a lone public key, a
-    # block cut short before its END line) is not what this field holds.
+    # block cut short before its END line) is not what this field holds. The block regex
+    # runs last, once a single BEGIN line is known, so it stays linear in the input size.
     if cert_count != 1 or len(labels) != 1 or len(_PEM_BLOCK.findall(data)) != 1:
         raise CertificateParseError(INVALID_REASON)
     certs = x509.load_pem_x509_certificates(data)

@@ -19,6 +19,8 @@ _hasher = PasswordHasher()
 # time as a wrong password and usernames cannot be probed by timing.
 _DUMMY_HASH = _hasher.hash("keyops-timing-equaliser")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+# Resource names travel in URL paths and file names: no spaces, slashes or quotes.
+RESOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -34,6 +36,16 @@ def check_name(kind: str, value: str) -> str:
     if not NAME_RE.match(value):
         raise BadRequest(
             f"{kind} ({value}) is not valid: use 1-100 letters, digits, '.', '_', '@' or '-',"
+            " starting with a letter or digit!"
+        )
+    return value
+
+
+def check_resource_name(kind: str, value: str) -> str:
+    """Validate a certificate, key, keystore or JWK name; returns it unchanged."""
+    if not RESOURCE_NAME_RE.match(value):
+        raise BadRequest(
+            f"{kind} ({value}) is not valid: use 1-200 letters, digits, '.', '_', '@' or '-',"
             " starting with a letter or digit!"
         )
     return value

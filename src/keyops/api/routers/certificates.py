@@ -1,0 +1,225 @@
+"""Certificates: create, list, get, update, delete, export, truststore."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from fastapi.responses import Response
+
+from keyops.api.deps import (
+    DeployerDep,
+    SecurityDeployer,
+    SecurityReader,
+    SessionDep,
+    SettingsDep,
+    environment_service,
+    visible_project,
+)
+from keyops.api.forms import read_form, single_file, single_text
+from keyops.api.routing import SlashAgnosticRouter
+from keyops.api.schemas.certificates import certificate, truststore_certificate
+from keyops.deploy.service import commit_and_roll_out
+from keyops.domain.certificates import (
+    CertificateInput,
+    CertificateService,
+    jwk_update_from_query,
+    parse_environment_list,
+)
+from keyops.domain.deployments import truststore
+from keyops.domain.projects import ADMIN_PROJECT
+from keyops.errors import BadRequest
+from keyops.storage.repositories.certificates import CertificateRepository
+
+router = SlashAgnosticRouter(
+    prefix="/apiops/projects/{projectName}/certificates", tags=["certificates"]
+)
+
+FIELDS = ("certificateName", "alias", "certificateDescription", "environmentList", "pemEncodedFile")
+MULTIPART_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": list(FIELDS),
+                    "properties": {
+                        "certificateName": {"type": "string"},
+                        "alias": {"type": "string"},
+                        "certificateDescription": {"type": "string"},
+                        "environmentList": {
+                            "type": "string",
+                            "description": "Comma-separated environment names",
+                        },
+                        "pemEncodedFile": {"type": "string", "format": "binary"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def _read_input(request: Request, limit: int) -> CertificateInput:
+    form = await read_form(request, allowed=FIELDS, file_field="pemEncodedFile", file_limit=limit)
+    env_values = []
+    for value in form.getlist("environmentList"):
+        if not isinstance(value, str):
+            raise BadRequest("environmentList must be a text field, not a file!")
+        env_values.append(value)
+    return CertificateInput(
+        name=single_text(form, "certificateName"),
+        alias=single_text(form, "alias"),
+        description=single_text(form, "certificateDescription"),
+        environment_names=parse_environment_list(env_values),
+        pem=await single_file(form, "pemEncodedFile", limit),
+    )
+
+
+@router.post("/", summary="Create certificate", openapi_extra=MULTIPART_BODY)
+async def create_certificate(
+    projectName: str,
+    request: Request,
+    principal: SecurityDeployer,
+    session: SessionDep,
+    settings: SettingsDep,
+    deployer: DeployerDep,
+) -> dict[str, Any]:
+    project = await visible_project(session, principal, projectName)
+    inp = await _read_input(request, settings.max_upload_bytes)
+    service = CertificateService(session, environment_service(session, settings))
+    change = await service.create(project, inp)
+    result = await commit_and_roll_out(session, deployer, change.plan)
+    return {"success": True, "deploymentResult": result.as_contract()}
+
+
+@router.get("/", summary="List certificates")
+async def list_certificates(
+    projectName: str,
+    principal: SecurityReader,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    project = await visible_project(session, principal, projectName)
+    service = CertificateService(session, environment_service(session, settings))
+    repo = CertificateRepository(session)
+    rows = []
+    for cert in await service.list(project):
+        rows.append(certificate(cert, await repo.environment_names(cert), with_content=False))
+    return {"success": True, "resultList": rows, "resultCount": len(rows)}
+
+
+@router.get("/truststore/{environmentName}/", summary="Get truststore certificates")
+async def truststore_certificates(
+    projectName: str,
+    environmentName: str,
+    principal: SecurityReader,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    project = await visible_project(session, principal, projectName)
+    if project.name != ADMIN_PROJECT:
+        raise BadRequest("Truststore certificates are only available in the admin project!")
+    if not environmentName.strip():
+        raise BadRequest("environmentName value can not be empty!")
+    envs = environment_service(session, settings)
+    try:
+        (env,) = await envs.resolve_for_project([environmentName], project)
+    except BadRequest:
+        raise BadRequest(
+            f"Environment ({environmentName}) is not found or user does not have privilege to"
+            " access it!"
+        ) from None
+    rows = [truststore_certificate(e, env.name) for e in await truststore(session, env)]
+    return {"success": True, "resultList": rows, "resultCount": len(rows)}
+
+
+@router.get("/{certificateName}/", summary="Get certificate")
+async def get_certificate(
+    projectName: str,
+    certificateName: str,
+    principal: SecurityReader,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    project = await visible_project(session, principal, projectName)
+    service = CertificateService(session, environment_service(session, settings))
+    cert = await service.get(project, certificateName)
+    names = await CertificateRepository(session).environment_names(cert)
+    return {
+        "success": True,
+        "resultList": [certificate(cert, names, with_content=True)],
+        "resultCount": 1,
+    }
+
+
+@router.put("/{certificateName}/", summary="Update certificate", openapi_extra=MULTIPART_BODY)
+async def update_certificate(
+    projectName: str,
+    certificateName: str,
+    request: Request,
+    principal: SecurityDeployer,
+    session: SessionDep,
+    settings: SettingsDep,
+    deployer: DeployerDep,
+    updateReferencedJwks: Annotated[str | None, Query()] = None,
+    jwkUpdateAction: Annotated[str | None, Query()] = None,
+    updateScope: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    project = await visible_project(session, principal, projectName)
+    jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
+    inp = await _read_input(request, settings.max_upload_bytes)
+    service = CertificateService(session, environment_service(session, settings))
+    change = await service.update(project, certificateName, inp, jwk_update)
+    result = await commit_and_roll_out(session, deployer, change.plan)
+    return {"success": True, "deploymentResult": result.as_contract()}
+
+
+@router.delete("/{certificateName}/", summary="Delete certificate")
+async def delete_certificate(
+    projectName: str,
+    certificateName: str,
+    principal: SecurityDeployer,
+    session: SessionDep,
+    settings: SettingsDep,
+    deployer: DeployerDep,
+) -> dict[str, Any]:
+    project = await visible_project(session, principal, projectName)
+    service = CertificateService(session, environment_service(session, settings))
+    change = await service.delete(project, certificateName)
+    result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
+    return {"success": True, "deploymentResult": result.as_contract()}
+
+
+@router.get(
+    "/{certificateName}/export/",
+    summary="Export certificate",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def export_certificate(
+    projectName: str,
+    certificateName: str,
+    principal: SecurityReader,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    project = await visible_project(session, principal, projectName)
+    service = CertificateService(session, environment_service(session, settings))
+    cert = await service.get(project, certificateName)
+    names = await CertificateRepository(session).environment_names(cert)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for row in cert.environments:
+            archive.writestr(f"{cert.name}-{names[row.environment_id]}.cer", row.der)
+    data = buffer.getvalue()
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{cert.name}-certificates.zip"',
+        },
+    )

@@ -1,0 +1,55 @@
+"""Collect what one operation changes, grouped into one change per environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from keyops.deploy.target import Artifact, ArtifactRef, EnvironmentChange, EnvironmentRef
+from keyops.storage.models import Environment
+
+
+@dataclass
+class _Pending:
+    environment: EnvironmentRef
+    deploy: dict[ArtifactRef, Artifact] = field(default_factory=dict)
+    undeploy: dict[ArtifactRef, None] = field(default_factory=dict)
+
+
+class ChangePlan:
+    """Deploys and undeploys per environment, in the order environments were first named."""
+
+    def __init__(self) -> None:
+        self._by_env: dict[int, _Pending] = {}
+
+    def _pending(self, env: Environment) -> _Pending:
+        if env.id not in self._by_env:
+            self._by_env[env.id] = _Pending(EnvironmentRef(env.id, env.name, env.target))
+        return self._by_env[env.id]
+
+    def deploy(self, env: Environment, artifact: Artifact) -> None:
+        pending = self._pending(env)
+        pending.undeploy.pop(artifact.ref, None)
+        pending.deploy[artifact.ref] = artifact
+
+    def undeploy(self, env: Environment, ref: ArtifactRef) -> None:
+        pending = self._pending(env)
+        pending.deploy.pop(ref, None)
+        pending.undeploy[ref] = None
+
+    def touch(self, env: Environment) -> None:
+        """Name an environment in the result even if nothing in it changes."""
+        self._pending(env)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_env)
+
+    def changes(self, revision: int) -> list[EnvironmentChange]:
+        return [
+            EnvironmentChange(
+                environment=p.environment,
+                revision=revision,
+                deploy=tuple(p.deploy.values()),
+                undeploy=tuple(p.undeploy),
+            )
+            for p in self._by_env.values()
+        ]

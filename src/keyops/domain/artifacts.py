@@ -1,0 +1,30 @@
+"""How each kind of resource looks to an environment: one place per kind."""
+
+from __future__ import annotations
+
+import json
+
+from keyops.deploy.target import Artifact, ArtifactRef
+from keyops.storage.models import CertificateEnvironment, Jwk
+
+CERTIFICATE = "certificate"
+JWK = "jwk"
+
+
+def certificate_ref(project: str, name: str) -> ArtifactRef:
+    return ArtifactRef(CERTIFICATE, project, name)
+
+
+def certificate_artifact(project: str, name: str, row: CertificateEnvironment) -> Artifact:
+    """A certificate in an environment: its DER, under its alias."""
+    return Artifact(certificate_ref(project, name), row.der, alias=row.alias)
+
+
+def jwk_ref(project: str, name: str) -> ArtifactRef:
+    return ArtifactRef(JWK, project, name)
+
+
+def jwk_artifact(project: str, jwk: Jwk) -> Artifact:
+    """A JWK in an environment: its public JSON (canonical form), under its kid."""
+    canonical = json.dumps(json.loads(jwk.public_json), sort_keys=True, separators=(",", ":"))
+    return Artifact(jwk_ref(project, jwk.name), canonical.encode("utf-8"), alias=jwk.kid)

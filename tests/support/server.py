@@ -1,0 +1,82 @@
+"""A real ``keyops serve`` process on loopback, for end-to-end and concurrency tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def live_server(
+    database_url: str,
+    data_dir: Path,
+    *,
+    admin_password: str,
+    demo: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    """Start keyops serve, wait until its healthcheck answers, stop it afterwards."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KEYOPS_DATABASE_URL": database_url,
+        "KEYOPS_DATA_DIR": str(data_dir),
+        "KEYOPS_ADMIN_PASSWORD": admin_password,
+        "KEYOPS_LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    args = [sys.executable, "-m", "keyops", "serve", "--port", str(port)]
+    if demo:
+        args.append("--demo")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"serve-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", proc, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"keyops serve exited early:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.base_url}/apiops/test/healthcheck", timeout=1).text == "OK":
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"keyops serve did not come up:\n{server.log()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
