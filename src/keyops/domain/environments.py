@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.domain.projects import ProjectService
 from keyops.domain.users import check_name
 from keyops.errors import BadRequest, Conflict, NotFound
+from keyops.storage.integrity import is_unique_violation
 from keyops.storage.models import Environment, Project
 from keyops.storage.repositories.environments import EnvironmentRepository
 
@@ -89,7 +91,13 @@ class EnvironmentService:
             access_url=access_url or "",
             target=target,
         )
-        return await self.environments.add(env, project_ids)
+        try:
+            return await self.environments.add(env, project_ids)
+        except IntegrityError as exc:
+            # A concurrent request created the same environment after the check above.
+            if is_unique_violation(exc, "environments_name"):
+                raise Conflict(f"Environment (name: {name}) is already exist!") from None
+            raise
 
     async def delete(self, name: str) -> None:
         await self.environments.delete(await self.get(name))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.domain.roles import Principal
 from keyops.domain.users import UserService, check_name
 from keyops.errors import BadRequest, Conflict, NotFound
+from keyops.storage.integrity import is_unique_violation
 from keyops.storage.models import Project, User
+from keyops.storage.repositories.environments import EnvironmentRepository
 from keyops.storage.repositories.projects import ProjectRepository
 
 ADMIN_PROJECT = "admin"
@@ -46,7 +49,13 @@ class ProjectService:
         if await self.projects.get_by_name(name) is not None:
             raise Conflict(f"Project (name: {name}) is already exist!")
         users = [await UserService(self.session).get(m) for m in dict.fromkeys(members)]
-        project = await self.projects.add(Project(name=name, description=description or ""))
+        try:
+            project = await self.projects.add(Project(name=name, description=description or ""))
+        except IntegrityError as exc:
+            # A concurrent request created the same project after the check above.
+            if is_unique_violation(exc, "projects_name"):
+                raise Conflict(f"Project (name: {name}) is already exist!") from None
+            raise
         for user in users:
             await self.projects.add_member(project.id, user.id)
         return project
@@ -54,7 +63,21 @@ class ProjectService:
     async def delete(self, name: str) -> None:
         if name == ADMIN_PROJECT:
             raise BadRequest("The admin project can not be deleted!")
-        await self.projects.delete(await self.get(name))
+        project = await self.get(name)
+        # An environment with no project rows serves every project: dropping the last
+        # row would silently open an environment limited to this project to all others.
+        environments = EnvironmentRepository(self.session)
+        only_here = [
+            env.name
+            for env in await environments.list_all()
+            if await environments.limited_to(env.id) == [project.id]
+        ]
+        if only_here:
+            raise Conflict(
+                f"Project ({name}) can not be deleted: environment(s)"
+                f" ({', '.join(only_here)}) are limited to it alone. Delete them first!"
+            )
+        await self.projects.delete(project)
 
     async def add_member(self, name: str, username: str) -> tuple[Project, User]:
         project = await self.get(name)

@@ -7,10 +7,12 @@ from collections.abc import Iterable, Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.domain.roles import ALL_ROLES
 from keyops.errors import BadRequest, Conflict, NotFound
+from keyops.storage.integrity import is_unique_violation
 from keyops.storage.models import User
 from keyops.storage.repositories.users import UserRepository
 
@@ -86,7 +88,15 @@ class UserService:
         wanted = check_roles(roles)
         if await self.users.get_by_username(username) is not None:
             raise Conflict(f"User (username: {username}) is already exist!")
-        user = await self.users.add(User(username=username, password_hash=hash_password(password)))
+        try:
+            user = await self.users.add(
+                User(username=username, password_hash=hash_password(password))
+            )
+        except IntegrityError as exc:
+            # A concurrent request created the same user after the check above.
+            if is_unique_violation(exc, "users_username"):
+                raise Conflict(f"User (username: {username}) is already exist!") from None
+            raise
         await self.users.set_roles(user, wanted)
         return user
 
