@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     # "name=package.module:Class" pairs registering extra deployment target kinds.
     extra_targets: str = ""
     log_level: str = "INFO"
+    # Base64 of 32 bytes. Unset: a key file ``master.key`` (mode 0600) in the data dir.
+    master_key: SecretStr | None = None
+    # Comma-separated earlier master keys that may still open values (during a rollout).
+    previous_master_keys: SecretStr | None = None
+    # Networks a JWK URL may resolve to although private, loopback or link-local.
+    url_allow_list: str = ""
 
     @field_validator("database_url")
     @classmethod

@@ -11,7 +11,7 @@ import pytest
 from keyops.config import Settings
 from keyops.domain.tokens import hash_token
 from keyops.storage.models.base import utcnow
-from tests.conftest import ADMIN_PASSWORD, Factory, bearer, issue_token
+from tests.conftest import ADMIN_PASSWORD, Factory, bearer, issue_token, unique
 from tests.support.storage import set_token_expiry, token_rows, user_rows
 
 TOKEN_URL = "/apiops/auth/token"
@@ -97,6 +97,21 @@ async def test_token_endpoint_needs_no_bearer_and_ignores_a_bad_one(
     assert r.status_code == 200, r.text
 
 
+async def test_password_with_form_special_characters(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    username, password = unique("user"), "p&ss=w+rd %25 ä/?#"
+    r = await client.post(
+        "/apiops/admin/users/",
+        json={"username": username, "password": password},
+        headers=bearer(admin_token),
+    )
+    assert r.status_code == 200, r.text
+    await issue_token(client, username, password)
+    r = await client.post(TOKEN_URL, data=credentials(username, "p&ss=w rd %25 ä/?#"))
+    assert r.status_code == 401
+
+
 async def test_wrong_password(client: httpx.AsyncClient) -> None:
     r = await client.post(TOKEN_URL, data=credentials("admin", ADMIN_PASSWORD + "x"))
     assert r.status_code == 401
@@ -142,9 +157,7 @@ async def test_wrong_grant_type(client: httpx.AsyncClient, grant_type: str) -> N
 
 
 async def test_missing_grant_type(client: httpx.AsyncClient) -> None:
-    r = await client.post(
-        TOKEN_URL, data={"client_id": "admin", "client_secret": ADMIN_PASSWORD}
-    )
+    r = await client.post(TOKEN_URL, data={"client_id": "admin", "client_secret": ADMIN_PASSWORD})
     assert r.status_code == 400
     assert r.json() == BAD_GRANT
 
@@ -311,6 +324,10 @@ async def test_expired_personal_token(
     assert (await client.get("/apiops/projects/", headers=headers)).status_code == 200
     await set_token_expiry(settings, created["token"], utcnow() - timedelta(minutes=5))
     assert_invalid_token(await client.get("/apiops/projects/", headers=headers))
+    r = await client.get(
+        f"/apiops/admin/users/{user.username}/tokens/", headers=bearer(admin_token)
+    )
+    assert [t["active"] for t in r.json()["resultList"]] == [False]
 
 
 async def test_token_of_deleted_user_is_refused(
@@ -345,9 +362,7 @@ async def test_tokens_are_stored_only_as_hashes(
     assert by_hash[hash_token(personal)]["expires_at"] is None
 
 
-async def test_passwords_are_stored_only_as_hashes(
-    factory: Factory, settings: Settings
-) -> None:
+async def test_passwords_are_stored_only_as_hashes(factory: Factory, settings: Settings) -> None:
     user = await factory.user()
     rows = await user_rows(settings)
     mine = [row for row in rows if row["username"] == user.username]

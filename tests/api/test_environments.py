@@ -211,9 +211,7 @@ async def test_non_member_and_unknown_are_indistinguishable(
     ].replace(existing + "x", "X")
 
 
-async def test_project_name_is_case_sensitive(
-    client: httpx.AsyncClient, admin_token: str
-) -> None:
+async def test_project_name_is_case_sensitive(client: httpx.AsyncClient, admin_token: str) -> None:
     r = await client.get("/apiops/environments/myproject", headers=bearer(admin_token))
     assert r.status_code == 400
     assert r.json() == not_found("myproject")

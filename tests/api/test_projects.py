@@ -43,12 +43,8 @@ async def test_admin_sees_bootstrap_and_demo_projects(
     assert "admin" in by_name
 
 
-async def test_both_path_forms_answer_the_same(
-    client: httpx.AsyncClient, admin_token: str
-) -> None:
-    with_slash, without = [
-        (await client.get(p, headers=bearer(admin_token))).json() for p in PATHS
-    ]
+async def test_both_path_forms_answer_the_same(client: httpx.AsyncClient, admin_token: str) -> None:
+    with_slash, without = [(await client.get(p, headers=bearer(admin_token))).json() for p in PATHS]
     assert with_slash == without
 
 

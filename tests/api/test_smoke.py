@@ -7,7 +7,9 @@ import httpx
 from tests.conftest import bearer
 
 
-async def test_list_projects_shows_demo_project(client: httpx.AsyncClient, admin_token: str) -> None:
+async def test_list_projects_shows_demo_project(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
     r = await client.get("/apiops/projects/", headers=bearer(admin_token))
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json;charset=UTF-8"

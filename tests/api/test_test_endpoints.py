@@ -63,9 +63,7 @@ async def test_hello_without_valid_token(
     assert "Hello" not in r.text
 
 
-async def test_hello_without_name_is_not_found(
-    client: httpx.AsyncClient, admin_token: str
-) -> None:
+async def test_hello_without_name_is_not_found(client: httpx.AsyncClient, admin_token: str) -> None:
     r = await client.get("/apiops/test/hello/", headers=bearer(admin_token))
     assert r.status_code == 404
     assert r.json()["error"] == "not_found"

@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 
 
+TEST_MASTER_KEY = "a2V5b3BzLXRlc3QtbWFzdGVyLWtleS0zMi1ieXRlcyE="
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,6 +52,8 @@ def live_server(
         "KEYOPS_DATA_DIR": str(data_dir),
         "KEYOPS_ADMIN_PASSWORD": admin_password,
         "KEYOPS_LOG_LEVEL": "warning",
+        # One master key for every process on a database, as a real deployment has.
+        "KEYOPS_MASTER_KEY": TEST_MASTER_KEY,
         **(extra_env or {}),
     }
     args = [sys.executable, "-m", "keyops", "serve", "--port", str(port)]

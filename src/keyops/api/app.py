@@ -23,6 +23,8 @@ from keyops.api.routers import (
     deployments,
     environments,
     jwks,
+    keys,
+    keystores,
     projects,
     test,
 )
@@ -30,6 +32,8 @@ from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.deploy.service import Deployer
 from keyops.domain.bootstrap import ADMIN_USER, bootstrap
+from keyops.domain.masterkey import check_master_key
+from keyops.secrets import Keyring, load_keyring
 from keyops.storage.db import Database
 from keyops.storage.migrate import upgrade_to_head
 
@@ -44,10 +48,23 @@ without a shell (users, tokens, projects, members, environments); they need
 `ROLE_ADMIN`."""
 
 
-async def prepare_database(settings: Settings, db: Database, *, demo: bool) -> None:
-    """Migrate the schema and create first-run data."""
+def keyring_of(settings: Settings) -> Keyring:
+    """The master keyring the settings point at (creating the key file on first run)."""
+    return load_keyring(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        settings.data_dir,
+        settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None,
+    )
+
+
+async def prepare_database(
+    settings: Settings, db: Database, keyring: Keyring, *, demo: bool
+) -> None:
+    """Migrate the schema, check the master key and create first-run data."""
     await anyio.to_thread.run_sync(upgrade_to_head, settings.async_database_url)
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    async with db.transaction() as session:
+        await check_master_key(session, keyring)
     async with db.transaction() as session:
         outcome = await bootstrap(
             session,
@@ -73,13 +90,14 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        keyring = keyring_of(settings)
         db = Database(settings.async_database_url)
         app.state.db = db
-        app.state.deployer = Deployer(db, settings)
+        app.state.keyring = keyring
+        app.state.deployer = Deployer(db, settings, keyring)
         try:
-            await prepare_database(settings, db, demo=demo)
+            await prepare_database(settings, db, keyring, demo=demo)
             yield
         finally:
             await db.dispose()
@@ -98,7 +116,18 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     app.router.redirect_slashes = False
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    for module in (auth, test, projects, environments, deployments, certificates, jwks, admin):
+    for module in (
+        auth,
+        test,
+        projects,
+        environments,
+        deployments,
+        certificates,
+        jwks,
+        keys,
+        keystores,
+        admin,
+    ):
         app.include_router(module.router)
     _install_openapi_routes(app)
     return app

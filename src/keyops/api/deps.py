@@ -16,6 +16,7 @@ from keyops.domain.projects import ProjectService
 from keyops.domain.roles import Principal, Role
 from keyops.domain.tokens import TokenService
 from keyops.errors import Forbidden, NotFound, Unauthorized
+from keyops.secrets import Keyring
 from keyops.storage.db import Database
 from keyops.storage.models import Project
 
@@ -74,6 +75,15 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+
+def get_keyring(request: Request) -> Keyring:
+    keyring = request.app.state.keyring
+    assert isinstance(keyring, Keyring)
+    return keyring
+
+
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]
 
 
 def get_deployer(request: Request) -> Deployer:

@@ -96,18 +96,22 @@ def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route answers on this path.
 
     Starlette's 405 names only the methods of the first route matching the path; a
     path served by several routes (GET and POST of a collection) would be under-told.
+    Routes are asked through ``matches`` only, which included routers answer too.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
 
 
 def _integrity_error(request: Request, exc: Exception) -> Response:

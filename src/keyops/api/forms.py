@@ -9,6 +9,9 @@ from keyops.errors import BadRequest, PayloadTooLarge
 
 # Room for the other form fields and the multipart framing around the file.
 FORM_OVERHEAD = 64 * 1024
+# A field such as environmentList may be repeated once per value; the request body
+# limit, not this count, is what bounds the memory a form takes.
+MAX_REPEATED_FIELDS = 1000
 
 
 def require_multipart(request: Request) -> None:
@@ -35,7 +38,7 @@ async def read_form(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > file_limit + FORM_OVERHEAD:
         raise file_too_large(file_field, file_limit)
-    form = await request.form(max_files=2, max_fields=len(allowed) + 16)
+    form = await request.form(max_files=2, max_fields=len(allowed) + MAX_REPEATED_FIELDS)
     unknown = sorted({k for k in form if k not in allowed})
     if unknown:
         raise BadRequest(

@@ -377,3 +377,56 @@ def token_revoke(
 
     _run(work)
     out.print(f"revoked token {token_id}")
+
+
+@app.command("rotate-master-key")
+def rotate_master_key() -> None:
+    """Re-seal every secret under a new master key, in one transaction.
+
+    With the key file (the default), the new key replaces ``master.key`` once the
+    transaction has committed and the old one is kept as ``master.key.previous-<id>``
+    until you remove it. With ``KEYOPS_MASTER_KEY``, the new key is printed once: set it
+    on every keyops process before restarting them.
+    """
+    from keyops.crypto.envelope import encode_master_key, key_id, new_master_key
+    from keyops.domain.masterkey import check_master_key, rotate
+    from keyops.secrets import MASTER_KEY_FILE, load_keyring, write_key_file
+
+    settings = Settings()
+    from_env = settings.master_key is not None
+    old = load_keyring(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        settings.data_dir,
+        settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None,
+        create=False,
+    )
+    new_key = new_master_key()
+    key_file = settings.data_dir / MASTER_KEY_FILE
+    staged = key_file.with_name(MASTER_KEY_FILE + ".new")
+    if not from_env:
+        # Written before the commit, so the new key exists wherever the data is sealed
+        # under it, even if this process dies right after the commit.
+        write_key_file(staged, new_key)
+
+    async def work(session: AsyncSession, _s: Settings) -> tuple[str, str, int]:
+        await check_master_key(session, old)
+        report = await rotate(session, old, new_key)
+        return report.old_key_id, report.new_key_id, report.values
+
+    old_id, new_id, count = _run(work)
+    if from_env:
+        print(encode_master_key(new_key))
+        err.print(
+            f"Re-sealed {count} value(s): master key {old_id} -> {new_id}. The new key is"
+            " shown once, above: set KEYOPS_MASTER_KEY to it on every keyops process and"
+            " restart them; the old key no longer opens anything in this database."
+        )
+        return
+    previous = key_file.with_name(f"{MASTER_KEY_FILE}.previous-{key_id(old.current)}")
+    key_file.replace(previous)
+    staged.replace(key_file)
+    out.print(
+        f"Re-sealed {count} value(s): master key {old_id} -> {new_id}. {key_file} holds the"
+        f" new key; the old one is in {previous} for backups taken before now: store it"
+        " with those backups, then delete it here."
+    )

@@ -20,6 +20,7 @@ from keyops.deploy.target import (
     TargetContext,
 )
 from keyops.domain.environments import PublishStatus
+from keyops.secrets import Keyring
 from keyops.storage.db import Database
 from keyops.storage.models import DeploymentAttempt, Environment
 from keyops.storage.repositories.revisions import next_revision
@@ -30,10 +31,10 @@ log = logging.getLogger("keyops.deploy")
 class Deployer:
     """The one way material reaches environments, whatever kind of target they are."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, keyring: Keyring) -> None:
         self.db = db
         self.settings = settings
-        self._context = TargetContext(db=db, settings=settings)
+        self._context = TargetContext(db=db, settings=settings, keyring=keyring)
         self._targets: dict[str, Target] = {}
 
     def target(self, kind: str) -> Target:
@@ -66,6 +67,9 @@ class Deployer:
     async def _apply_one(self, change: EnvironmentChange, *, undeploy: bool) -> EnvironmentResult:
         env = change.environment
         timeout = self.settings.deploy_timeout_seconds
+        # An environment a change only takes something out of (one dropped from an
+        # update's environmentList) is undeployed, whatever the operation is called.
+        removing = undeploy or (bool(change.undeploy) and not change.deploy)
         try:
             await asyncio.wait_for(self.target(env.target).apply(change), timeout)
         except TimeoutError:
@@ -74,11 +78,11 @@ class Deployer:
             reason = str(exc) or type(exc).__name__
             log.warning("deployment to %s failed: %s", env.name, type(exc).__name__)
         else:
-            done = "Undeployed successfully" if undeploy else "Deployed successfully"
+            done = "Undeployed successfully" if removing else "Deployed successfully"
             if change.deploy and change.undeploy and not undeploy:
                 done = "Deployed successfully (and removed what left this environment)"
             return EnvironmentResult(env.name, True, done)
-        what = "Undeployment" if undeploy else "Deployment"
+        what = "Undeployment" if removing else "Deployment"
         return EnvironmentResult(
             env.name,
             False,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from keyops.config import Settings
+from keyops.secrets import Keyring
 from keyops.storage.db import Database
 
 
@@ -21,11 +22,13 @@ class ArtifactRef:
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """Material as an environment receives it: public content, never a secret in clear."""
+    """Material as an environment receives it."""
 
     ref: ArtifactRef
     content: bytes
     alias: str | None = None
+    # True when the content holds private material: targets must keep it sealed at rest.
+    sensitive: bool = False
 
     @property
     def content_hash(self) -> str:
@@ -93,7 +96,8 @@ class Target(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TargetContext:
-    """What a target may use: the database and the settings."""
+    """What a target may use: the database, the settings and the master keyring."""
 
     db: Database
     settings: Settings
+    keyring: Keyring

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.storage.models import CertificateEnvironment, Jwk
@@ -24,7 +25,13 @@ def jwk_ref(project: str, name: str) -> ArtifactRef:
     return ArtifactRef(JWK, project, name)
 
 
-def jwk_artifact(project: str, jwk: Jwk) -> Artifact:
-    """A JWK in an environment: its public JSON (canonical form), under its kid."""
-    canonical = json.dumps(json.loads(jwk.public_json), sort_keys=True, separators=(",", ":"))
-    return Artifact(jwk_ref(project, jwk.name), canonical.encode("utf-8"), alias=jwk.kid)
+def jwk_artifact(project: str, jwk: Jwk, full: dict[str, Any]) -> Artifact:
+    """A JWK in an environment: the whole JWK as canonical JSON, under its kid; sealed
+    by the target when it has private members (a gateway signs with them)."""
+    canonical = json.dumps(full, sort_keys=True, separators=(",", ":"))
+    return Artifact(
+        jwk_ref(project, jwk.name),
+        canonical.encode("utf-8"),
+        alias=jwk.kid,
+        sensitive=jwk.private_sealed is not None,
+    )

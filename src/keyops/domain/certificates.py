@@ -15,6 +15,7 @@ from keyops.domain.environments import EnvironmentService
 from keyops.domain.jwks import JwkService, JwkUpdate, JwkUpdateAction, UpdateScope
 from keyops.domain.users import check_resource_name
 from keyops.errors import BadRequest
+from keyops.secrets import Keyring
 from keyops.storage.integrity import is_unique_violation
 from keyops.storage.models import Certificate, CertificateEnvironment, Environment, Project
 from keyops.storage.models.base import utcnow
@@ -95,13 +96,16 @@ def parse_environment_list(values: Sequence[str]) -> list[str]:
 
 
 class CertificateService:
-    def __init__(self, session: AsyncSession, environments: EnvironmentService) -> None:
+    def __init__(
+        self, session: AsyncSession, environments: EnvironmentService, keyring: Keyring
+    ) -> None:
         self.session = session
         self.certificates = CertificateRepository(session)
         self.environments = environments
+        self.keyring = keyring
 
     async def _validate(
-        self, project: Project, inp: CertificateInput, *, name: str
+        self, project: Project, inp: CertificateInput
     ) -> tuple[ParsedCertificate, str, str, list[Environment]]:
         alias = _required("alias", inp.alias)
         if len(alias) > MAX_NAME:
@@ -129,7 +133,7 @@ class CertificateService:
 
     async def create(self, project: Project, inp: CertificateInput) -> CertificateChange:
         name = check_resource_name("certificateName", _required("certificateName", inp.name))
-        parsed, alias, description, envs = await self._validate(project, inp, name=name)
+        parsed, alias, description, envs = await self._validate(project, inp)
         if await self.certificates.get(project.id, name) is not None:
             raise _already_exists(name)
         await self._check_alias(project, envs, alias, None)
@@ -158,13 +162,18 @@ class CertificateService:
         certificate = await self.certificates.get(project.id, name, for_update=True)
         if certificate is None:
             raise not_found(name)
-        parsed, alias, description, envs = await self._validate(project, inp, name=name)
+        parsed, alias, description, envs = await self._validate(project, inp)
         await self._check_alias(project, envs, alias, certificate.id)
         old_env_ids = {row.environment_id for row in certificate.environments}
-        jwks = JwkService(self.session, self.environments)
+        jwks = JwkService(self.session, self.environments, self.keyring)
         # Re-derivation is checked before anything is written: a JWK whose algorithm does
         # not fit the new key refuses the whole update.
-        jwk_plan = await jwks.plan_certificate_replacement(certificate, project, parsed, jwk_update)
+        jwk_plan = await jwks.plan_replacement(
+            await jwks.jwks.referencing("certificate", certificate.id),
+            project,
+            lambda jwk: jwks.derive_from_certificate(jwk, parsed),
+            jwk_update,
+        )
         try:
             await self.certificates.replace_environments(
                 certificate, _rows(project, envs, alias, parsed)
@@ -182,7 +191,7 @@ class CertificateService:
             dropped = await self.session.get(Environment, env_id)
             if dropped is not None:
                 plan.undeploy(dropped, certificate_ref(project.name, name))
-        await jwks.apply_certificate_replacement(jwk_plan, plan)
+        await jwks.apply_replacement(jwk_plan, plan)
         return CertificateChange(certificate, plan)
 
     async def delete(self, project: Project, name: str) -> CertificateChange:
@@ -204,7 +213,7 @@ class CertificateService:
             raise not_found(name)
         return certificate
 
-    async def list(self, project: Project) -> Sequence[Certificate]:
+    async def list_in_project(self, project: Project) -> Sequence[Certificate]:
         return await self.certificates.list_for_project(project.id)
 
 

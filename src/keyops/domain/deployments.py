@@ -12,14 +12,22 @@ from keyops.crypto.x509 import ParsedCertificate, parse_certificate
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.domain.artifacts import CERTIFICATE, certificate_artifact, jwk_artifact
+from keyops.domain.keys import key_artifact
+from keyops.domain.keystores import keystore_artifact
+from keyops.domain.material import full_jwk, material_of, store_of
 from keyops.domain.projects import ADMIN_PROJECT
+from keyops.secrets import Keyring
 from keyops.storage.models import (
     Certificate,
     CertificateEnvironment,
+    CryptoKey,
+    CryptoKeyEnvironment,
     DeployedArtifact,
     DeploymentAttempt,
     Environment,
     Jwk,
+    Keystore,
+    KeystoreEnvironment,
     Project,
 )
 from keyops.storage.repositories.environments import EnvironmentRepository
@@ -54,7 +62,9 @@ async def deployed(
     return EnvironmentDeployments(environment, rows, recent)
 
 
-async def desired(session: AsyncSession, environment: Environment) -> list[Artifact]:
+async def desired(
+    session: AsyncSession, environment: Environment, keyring: Keyring
+) -> list[Artifact]:
     """Everything that should be deployed to the environment according to stored state."""
     artifacts: list[Artifact] = []
     cert_rows = await session.execute(
@@ -71,15 +81,37 @@ async def desired(session: AsyncSession, environment: Environment) -> list[Artif
     if limited:
         jwk_stmt = jwk_stmt.where(Jwk.project_id.in_(limited))
     for jwk, project_name in (await session.execute(jwk_stmt)).all():
-        artifacts.append(jwk_artifact(project_name, jwk))
+        artifacts.append(jwk_artifact(project_name, jwk, full_jwk(jwk, keyring)))
+    key_rows = await session.execute(
+        select(CryptoKeyEnvironment, CryptoKey, Project.name)
+        .join(CryptoKey, CryptoKey.id == CryptoKeyEnvironment.key_id)
+        .join(Project, Project.id == CryptoKey.project_id)
+        .where(CryptoKeyEnvironment.environment_id == environment.id)
+    )
+    for key_row, key, project_name in key_rows.all():
+        material = material_of(key_row, key.key_type, keyring)
+        artifacts.append(key_artifact(project_name, key.name, material))
+    store_rows = await session.execute(
+        select(KeystoreEnvironment, Keystore.name, Project.name)
+        .join(Keystore, Keystore.id == KeystoreEnvironment.keystore_id)
+        .join(Project, Project.id == Keystore.project_id)
+        .where(KeystoreEnvironment.environment_id == environment.id)
+    )
+    for store_row, store_name, project_name in store_rows.all():
+        data, password = store_of(store_row, keyring)
+        artifacts.append(
+            keystore_artifact(project_name, store_name, store_row.store_type, data, password)
+        )
     return artifacts
 
 
-async def republish_plan(session: AsyncSession, environment: Environment) -> ChangePlan:
+async def republish_plan(
+    session: AsyncSession, environment: Environment, keyring: Keyring
+) -> ChangePlan:
     """A full snapshot: deploy all that should be there, remove all that should not."""
     plan = ChangePlan()
     plan.touch(environment)
-    wanted = await desired(session, environment)
+    wanted = await desired(session, environment, keyring)
     for artifact in wanted:
         plan.deploy(environment, artifact)
     wanted_refs = {a.ref for a in wanted}

@@ -1,35 +1,50 @@
-"""JWKs: derived from certificates, kept in step with them, deployed to the project's
-environments."""
+"""JWKs from every source, kept in step with the material they came from, private
+members sealed at rest, deployed to every environment of their project."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyops.crypto.jwk import JwkError, jwk_from_certificate
+from keyops.crypto.jwk import (
+    JwkError,
+    generate_jwk,
+    jwk_from_certificate,
+    jwk_from_key,
+    jwk_from_keystore_entry,
+    jwk_thumbprint,
+    parse_jwk_text,
+    split_private,
+)
+from keyops.crypto.keys import KeyMaterial
+from keyops.crypto.keystores import KeystoreEntry
 from keyops.crypto.x509 import ParsedCertificate, parse_certificate
 from keyops.deploy.plan import ChangePlan
 from keyops.domain.artifacts import jwk_artifact, jwk_ref
+from keyops.domain.common import required_text, resource_name
 from keyops.domain.environments import EnvironmentService
+from keyops.domain.material import entry_of, full_jwk, material_of
 from keyops.domain.projects import ADMIN_PROJECT
-from keyops.domain.users import check_resource_name
 from keyops.errors import BadRequest
+from keyops.secrets import Keyring, Purpose
 from keyops.storage.integrity import is_unique_violation
-from keyops.storage.models import Certificate, Jwk, Project
+from keyops.storage.models import Certificate, CryptoKey, Jwk, Keystore, Project
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.certificates import CertificateRepository
 from keyops.storage.repositories.jwks import JwkRepository
+from keyops.storage.repositories.keys import KeyRepository
+from keyops.storage.repositories.keystores import KeystoreRepository
 from keyops.storage.repositories.projects import ProjectRepository
 
 SOURCE_TYPES = ("URL", "COPY_PASTE", "CERTIFICATE", "PUBLIC_KEY", "PRIVATE_KEY", "KEYSTORE")
-KEY_TYPE_LABELS = {"RSA": "RSA", "EC": "EC", "oct": "OCT", "OKP": "OKP"}
-MAX_NAME = 200
+KEY_TYPES = {"RSA": "RSA", "EC": "EC", "oct": "OCT", "OKP": "OKP"}
 
 
 class JwkUpdateAction(StrEnum):
@@ -52,17 +67,32 @@ class JwkUpdate:
 
 @dataclass(slots=True)
 class JwkInput:
-    """The JSON body of create JWK / parse-from-certificate, before validation."""
+    """The JSON body of create JWK and of the parse-from-* endpoints, before validation."""
 
     name: str | None
     description: str | None
     source_type: str | None
     certificate_name: str | None = None
+    key_name: str | None = None
+    key_store_name: str | None = None
+    alias_name: str | None = None
     environment_name: str | None = None
     use_type: str | None = None
     algorithm: str | None = None
     kid: str | None = None
     url: str | None = None
+    jwk_str: str | None = None
+
+
+@dataclass(slots=True)
+class GenerateInput:
+    """The body of generate JWK, flattened from its per-type object."""
+
+    name: str | None
+    description: str | None
+    type: str | None
+    kid: str | None
+    params: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +102,25 @@ class JwkChange:
 
 
 @dataclass(frozen=True, slots=True)
-class _Rederive:
+class Rederivation:
     jwk: Jwk
     project: Project
-    public: dict[str, Any] | None  # None: detach instead
+    new: dict[str, Any] | None  # None: detach instead
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSource:
+    """Where a JWK comes from, resolved to rows, and the JWK it yields."""
+
+    jwk: dict[str, Any]
+    source_type: str
+    certificate_id: int | None = None
+    key_id: int | None = None
+    keystore_id: int | None = None
+    alias: str | None = None
+    environment: str | None = None
+    url: str | None = None
+    use_type: str | None = None
 
 
 def not_found(name: str) -> BadRequest:
@@ -88,138 +133,30 @@ def _already_exists(name: str) -> BadRequest:
     )
 
 
+def _crypto(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return call()
+    except JwkError as exc:
+        raise BadRequest(exc.reason) from None
+
+
+def with_kid(jwk: dict[str, Any]) -> dict[str, Any]:
+    """The JWK with a kid: its own, or its RFC 7638 thumbprint."""
+    if jwk.get("kid"):
+        return jwk
+    return {"kty": jwk["kty"], "kid": _crypto(lambda: {"t": jwk_thumbprint(jwk)})["t"], **jwk}
+
+
 class JwkService:
-    def __init__(self, session: AsyncSession, environments: EnvironmentService) -> None:
+    def __init__(
+        self, session: AsyncSession, environments: EnvironmentService, keyring: Keyring
+    ) -> None:
         self.session = session
         self.environments = environments
+        self.keyring = keyring
         self.jwks = JwkRepository(session)
-        self.certificates = CertificateRepository(session)
 
-    async def _source_certificate(self, project: Project, name: str) -> Certificate:
-        """The certificate of this project or, failing that, of the admin project."""
-        certificate = await self.certificates.get(project.id, name)
-        if certificate is None and project.name != ADMIN_PROJECT:
-            admin = await ProjectRepository(self.session).get_by_name(ADMIN_PROJECT)
-            if admin is not None:
-                certificate = await self.certificates.get(admin.id, name)
-        if certificate is None:
-            raise BadRequest(f"Certificate (name: {name}) is not found!")
-        return certificate
-
-    async def _deploy_everywhere(self, project: Project, jwk: Jwk, plan: ChangePlan) -> None:
-        for env in await self.environments.list_for_project(project):
-            plan.deploy(env, jwk_artifact(project.name, jwk))
-
-    async def create(self, project: Project, inp: JwkInput) -> JwkChange:
-        """Create a JWK; this issue's sources: CERTIFICATE."""
-        if inp.name is None or not inp.name.strip():
-            raise BadRequest("JWK name can not be empty!")
-        name = check_resource_name("JWK name", inp.name.strip())
-        if inp.source_type is None or not inp.source_type.strip():
-            raise BadRequest("Source type is required!")
-        source_type = inp.source_type.strip()
-        if source_type == "GENERATE":
-            raise BadRequest("Use the Generate JWK endpoint for the GENERATE source type!")
-        if source_type not in SOURCE_TYPES:
-            raise BadRequest(
-                f"Source type ({source_type}) is not valid! Valid values: {', '.join(SOURCE_TYPES)}"
-            )
-        if source_type == "URL" and not _has(inp.url):
-            raise BadRequest("URL is required for URL source type!")
-        if source_type != "CERTIFICATE":
-            raise BadRequest(f"Source type ({source_type}) is not supported yet!")
-        if await self.jwks.get(project.id, name) is not None:
-            raise _already_exists(name)
-        if inp.certificate_name is None or not inp.certificate_name.strip():
-            raise BadRequest("certificateName value can not be empty!")
-        certificate = await self._source_certificate(project, inp.certificate_name.strip())
-        if inp.environment_name is None or not inp.environment_name.strip():
-            raise BadRequest("environmentName value can not be empty!")
-        env_name = inp.environment_name.strip()
-        names = await self.certificates.environment_names(certificate)
-        row = next(
-            (r for r in certificate.environments if names.get(r.environment_id) == env_name), None
-        )
-        if row is None:
-            raise BadRequest(
-                f"Certificate (name: {certificate.name}) is not deployed to environment"
-                f" ({env_name})!"
-            )
-        parsed = parse_certificate(row.der)
-        kid = inp.kid.strip() if inp.kid and inp.kid.strip() else None
-        public = _derive(parsed, inp.use_type, inp.algorithm, kid)
-        jwk = Jwk(
-            project_id=project.id,
-            name=name,
-            description=(inp.description or "").strip(),
-            source_type="CERTIFICATE",
-            source_certificate_id=certificate.id,
-            source_environment=env_name,
-            key_type=public["kty"],
-            use_type=inp.use_type,
-            algorithm=public["alg"],
-            kid=public["kid"],
-            kid_given=kid is not None,
-            public_json=json.dumps(public),
-        )
-        try:
-            await self.jwks.add(jwk)
-        except IntegrityError as exc:
-            if is_unique_violation(exc, "jwks"):
-                raise _already_exists(name) from None
-            raise
-        plan = ChangePlan()
-        await self._deploy_everywhere(project, jwk, plan)
-        return JwkChange(jwk, plan)
-
-    async def plan_certificate_replacement(
-        self,
-        certificate: Certificate,
-        project: Project,
-        parsed: ParsedCertificate,
-        jwk_update: JwkUpdate,
-    ) -> list[_Rederive]:
-        """Work out, without writing, what the replacement does to each referencing JWK."""
-        result = []
-        for jwk in await self.jwks.referencing_certificate(certificate.id):
-            owner = project
-            if jwk.project_id != project.id:
-                found = await self.session.get(Project, jwk.project_id)
-                assert found is not None, "a JWK's project is missing"
-                owner = found
-            in_scope = jwk_update.action is JwkUpdateAction.UPDATE and (
-                jwk_update.scope is UpdateScope.ALL_PROJECTS or jwk.project_id == project.id
-            )
-            public = None
-            if in_scope:
-                try:
-                    public = _derive(
-                        parsed, jwk.use_type, jwk.algorithm, jwk.kid if jwk.kid_given else None
-                    )
-                except BadRequest as exc:
-                    raise BadRequest(
-                        f"JWK (name: {jwk.name}, project: {owner.name}) can not be re-derived"
-                        f" from the new certificate: {exc.description}"
-                    ) from None
-            result.append(_Rederive(jwk, owner, public))
-        return result
-
-    async def apply_certificate_replacement(
-        self, rederive: Sequence[_Rederive], plan: ChangePlan
-    ) -> None:
-        """Write the re-derived or detached JWKs and add their roll-out to the plan."""
-        now = utcnow()
-        for item in rederive:
-            jwk = item.jwk
-            if item.public is None:
-                jwk.source_certificate_id = None
-                jwk.updated_at = now
-                continue
-            jwk.public_json = json.dumps(item.public)
-            jwk.kid = item.public["kid"]
-            jwk.key_type = item.public["kty"]
-            jwk.updated_at = now
-            await self._deploy_everywhere(item.project, jwk, plan)
+    # --- reading ---------------------------------------------------------------------
 
     async def get(self, project: Project, name: str) -> Jwk:
         jwk = await self.jwks.get(project.id, name)
@@ -227,8 +164,261 @@ class JwkService:
             raise not_found(name)
         return jwk
 
-    async def list(self, project: Project) -> Sequence[Jwk]:
+    async def list_in_project(self, project: Project) -> Sequence[Jwk]:
         return await self.jwks.list_for_project(project.id)
+
+    def full(self, jwk: Jwk) -> dict[str, Any]:
+        """The whole JWK, private members opened (only get JWK shows this)."""
+        return full_jwk(jwk, self.keyring)
+
+    async def source_name(self, jwk: Jwk) -> str | None:
+        """The name of the certificate, key or keystore the JWK is still attached to."""
+        if jwk.source_certificate_id is not None:
+            cert = await self.session.get(Certificate, jwk.source_certificate_id)
+            return cert.name if cert is not None else None
+        if jwk.source_key_id is not None:
+            key = await self.session.get(CryptoKey, jwk.source_key_id)
+            return key.name if key is not None else None
+        if jwk.source_keystore_id is not None:
+            store = await self.session.get(Keystore, jwk.source_keystore_id)
+            return store.name if store is not None else None
+        return None
+
+    # --- sources ---------------------------------------------------------------------
+
+    async def _find(self, repo_cls: Any, project: Project, name: str, label: str) -> Any:
+        """A source of this project or, failing that, of the admin project (decision 11)."""
+        repo = repo_cls(self.session)
+        found = await repo.get(project.id, name)
+        if found is None and project.name != ADMIN_PROJECT:
+            admin = await ProjectRepository(self.session).get_by_name(ADMIN_PROJECT)
+            if admin is not None:
+                found = await repo.get(admin.id, name)
+        if found is None:
+            raise BadRequest(f"{label} (name: {name}) is not found!")
+        return found
+
+    async def _row_in(self, resource: Any, repo_cls: Any, env_name: str, label: str) -> Any:
+        names = await repo_cls(self.session).environment_names(resource)
+        row = next(
+            (r for r in resource.environments if names.get(r.environment_id) == env_name), None
+        )
+        if row is None:
+            raise BadRequest(
+                f"{label} (name: {resource.name}) is not deployed to environment ({env_name})!"
+            )
+        return row
+
+    async def resolve_source(
+        self, project: Project, inp: JwkInput, fetched: Any = None
+    ) -> ResolvedSource:
+        """The JWK a create request asks for. ``fetched`` is the URL's JSON, fetched
+        beforehand and outside any transaction."""
+        source_type = (inp.source_type or "").strip()
+        kid = inp.kid.strip() if inp.kid and inp.kid.strip() else None
+        if source_type == "URL":
+            if fetched is None:
+                raise BadRequest("URL is required for URL source type!")
+            text = json.dumps(fetched)
+            jwk = _crypto(lambda: parse_jwk_text(text, kid))
+            return ResolvedSource(with_kid(jwk), "URL", url=(inp.url or "").strip())
+        if source_type == "COPY_PASTE":
+            jwk_str = required_text("jwkStr", inp.jwk_str)
+            return ResolvedSource(
+                with_kid(_crypto(lambda: parse_jwk_text(jwk_str, kid))), "COPY_PASTE"
+            )
+        if source_type == "CERTIFICATE":
+            name = required_text("certificateName", inp.certificate_name)
+            cert: Certificate = await self._find(
+                CertificateRepository, project, name, "Certificate"
+            )
+            env_name = required_text("environmentName", inp.environment_name)
+            row = await self._row_in(cert, CertificateRepository, env_name, "Certificate")
+            parsed = parse_certificate(row.der)
+            jwk = _crypto(
+                lambda: jwk_from_certificate(
+                    parsed, use_type=inp.use_type, algorithm=inp.algorithm, kid=kid
+                )
+            )
+            return ResolvedSource(
+                jwk,
+                "CERTIFICATE",
+                certificate_id=cert.id,
+                environment=env_name,
+                use_type=inp.use_type,
+            )
+        if source_type in ("PUBLIC_KEY", "PRIVATE_KEY"):
+            name = required_text("keyName", inp.key_name)
+            key: CryptoKey = await self._find(KeyRepository, project, name, "Key")
+            env_name = required_text("environmentName", inp.environment_name)
+            row = await self._row_in(key, KeyRepository, env_name, "Key")
+            material = material_of(row, key.key_type, self.keyring)
+            jwk = self._from_material(material, source_type, inp.use_type, inp.algorithm, kid)
+            return ResolvedSource(
+                jwk, source_type, key_id=key.id, environment=env_name, use_type=inp.use_type
+            )
+        if source_type == "KEYSTORE":
+            name = required_text("keyStoreName", inp.key_store_name)
+            store: Keystore = await self._find(KeystoreRepository, project, name, "Keystore")
+            env_name = required_text("environmentName", inp.environment_name)
+            alias = required_text("aliasName", inp.alias_name)
+            row = await self._row_in(store, KeystoreRepository, env_name, "Keystore")
+            entry = entry_of(row, alias, self.keyring)
+            if entry is None:
+                raise BadRequest(f"Alias ({alias}) is not found in keystore (name: {name})!")
+            jwk = self._from_entry(entry, inp.use_type, inp.algorithm, kid)
+            return ResolvedSource(
+                jwk,
+                "KEYSTORE",
+                keystore_id=store.id,
+                alias=alias,
+                environment=env_name,
+                use_type=inp.use_type,
+            )
+        raise BadRequest(
+            f"Source type ({source_type}) is not valid! Valid values: {', '.join(SOURCE_TYPES)}"
+        )
+
+    @staticmethod
+    def _from_material(
+        material: KeyMaterial | None,
+        source_type: str,
+        use_type: str | None,
+        algorithm: str | None,
+        kid: str | None,
+    ) -> dict[str, Any]:
+        if material is None:
+            raise BadRequest("The key has no material in that environment!")
+        private = source_type == "PRIVATE_KEY"
+        if private and material.private_der is None and material.secret is None:
+            raise BadRequest("The key has no private part; use sourceType PUBLIC_KEY!")
+        return _crypto(
+            lambda: jwk_from_key(
+                material, include_private=private, use_type=use_type, algorithm=algorithm, kid=kid
+            )
+        )
+
+    @staticmethod
+    def _from_entry(
+        entry: KeystoreEntry, use_type: str | None, algorithm: str | None, kid: str | None
+    ) -> dict[str, Any]:
+        return _crypto(
+            lambda: jwk_from_keystore_entry(entry, use_type=use_type, algorithm=algorithm, kid=kid)
+        )
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _store(self, row: Jwk, jwk: dict[str, Any]) -> None:
+        public, private = split_private(jwk)
+        row.public_json = json.dumps(public)
+        row.private_sealed = (
+            self.keyring.seal(json.dumps(private).encode("utf-8"), Purpose.JWK_PRIVATE)
+            if private
+            else None
+        )
+        row.kid = str(jwk.get("kid") or "")
+        row.key_type = str(jwk["kty"])
+        row.algorithm = jwk.get("alg")
+
+    def artifact_of(self, project: Project, jwk: Jwk) -> Any:
+        return jwk_artifact(project.name, jwk, self.full(jwk))
+
+    async def _deploy_everywhere(self, project: Project, jwk: Jwk, plan: ChangePlan) -> None:
+        artifact = self.artifact_of(project, jwk)
+        for env in await self.environments.list_for_project(project):
+            plan.deploy(env, artifact)
+
+    async def check_new_name(self, project: Project, name: str | None) -> str:
+        """A valid JWK name that is free in the project."""
+        clean = resource_name("JWK", name)
+        if await self.jwks.get(project.id, clean) is not None:
+            raise _already_exists(clean)
+        return clean
+
+    async def create(self, project: Project, inp: JwkInput, *, fetched: Any = None) -> JwkChange:
+        """Create a JWK from a URL, pasted JSON, certificate, key or keystore."""
+        name = await self.check_new_name(project, inp.name)
+        if inp.source_type is None or not inp.source_type.strip():
+            raise BadRequest("Source type is required!")
+        source_type = inp.source_type.strip()
+        if source_type == "GENERATE":
+            raise BadRequest("Use the Generate JWK endpoint for the GENERATE source type!")
+        if source_type == "URL" and not (inp.url and inp.url.strip()):
+            raise BadRequest("URL is required for URL source type!")
+        source = await self.resolve_source(project, inp, fetched)
+        row = Jwk(
+            project_id=project.id,
+            name=name,
+            description=(inp.description or "").strip(),
+            source_type=source.source_type,
+            source_certificate_id=source.certificate_id,
+            source_key_id=source.key_id,
+            source_keystore_id=source.keystore_id,
+            source_alias=source.alias,
+            source_environment=source.environment,
+            source_url=source.url,
+            use_type=source.use_type,
+            kid_given=bool(inp.kid and inp.kid.strip()),
+        )
+        self._store(row, source.jwk)
+        return await self._insert(project, row)
+
+    async def generate(
+        self, project: Project, inp: GenerateInput, jwk: dict[str, Any]
+    ) -> JwkChange:
+        """Store a JWK generated beforehand (generation runs off the event loop)."""
+        name = await self.check_new_name(project, inp.name)
+        row = Jwk(
+            project_id=project.id,
+            name=name,
+            description=(inp.description or "").strip(),
+            source_type="GENERATE",
+            use_type={"sig": "SIGNATURE", "enc": "ENCRYPTION"}.get(str(jwk.get("use")), None),
+            kid_given=bool(inp.kid and inp.kid.strip()),
+        )
+        self._store(row, jwk)
+        return await self._insert(project, row)
+
+    async def _insert(self, project: Project, row: Jwk) -> JwkChange:
+        try:
+            await self.jwks.add(row)
+        except IntegrityError as exc:
+            if is_unique_violation(exc, "jwks"):
+                raise _already_exists(row.name) from None
+            raise
+        plan = ChangePlan()
+        await self._deploy_everywhere(project, row, plan)
+        return JwkChange(row, plan)
+
+    async def update(
+        self, project: Project, name: str, new_name: str | None, description: str | None
+    ) -> JwkChange:
+        """Rename or re-describe; the JWK is detached from its source (update-jwk.md)."""
+        jwk = await self.jwks.get(project.id, name)
+        if jwk is None:
+            raise BadRequest(f"JWK (name: {name}) is not found! Try create operation.")
+        target = name
+        if new_name is not None and new_name.strip() and new_name.strip() != name:
+            target = resource_name("JWK", new_name)
+            if await self.jwks.get(project.id, target) is not None:
+                raise BadRequest(f"JWK (name: {target}) is already exist!")
+        plan = ChangePlan()
+        if target != name:
+            for env in await self.environments.list_for_project(project):
+                plan.undeploy(env, jwk_ref(project.name, name))
+        jwk.name = target
+        if description is not None:
+            jwk.description = description.strip()
+        _detach(jwk)
+        jwk.updated_at = utcnow()
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            if is_unique_violation(exc, "jwks"):
+                raise BadRequest(f"JWK (name: {target}) is already exist!") from None
+            raise
+        await self._deploy_everywhere(project, jwk, plan)
+        return JwkChange(jwk, plan)
 
     async def delete(self, project: Project, name: str) -> JwkChange:
         jwk = await self.get(project, name)
@@ -238,22 +428,125 @@ class JwkService:
         await self.jwks.delete(jwk)
         return JwkChange(jwk, plan)
 
-    async def source_name(self, jwk: Jwk) -> str | None:
-        """The name of the certificate the JWK comes from, if it is still attached."""
-        if jwk.source_certificate_id is None:
+    # --- keeping derived JWKs in step with their source ------------------------------
+
+    def derive_from_certificate(self, jwk: Jwk, parsed: ParsedCertificate) -> dict[str, Any]:
+        return _crypto(
+            lambda: jwk_from_certificate(
+                parsed,
+                use_type=jwk.use_type,
+                algorithm=jwk.algorithm,
+                kid=jwk.kid if jwk.kid_given else None,
+            )
+        )
+
+    def derive_from_key_material(
+        self, jwk: Jwk, material: KeyMaterial | None
+    ) -> dict[str, Any] | None:
+        if material is None:
+            return None  # its environment left the key: nothing to derive from
+        kid = jwk.kid if jwk.kid_given else None
+        return self._from_material(material, jwk.source_type, jwk.use_type, jwk.algorithm, kid)
+
+    def derive_from_entry(self, jwk: Jwk, entry: KeystoreEntry | None) -> dict[str, Any] | None:
+        if entry is None:
+            return None  # its alias or environment left the keystore
+        kid = jwk.kid if jwk.kid_given else None
+        return self._from_entry(entry, jwk.use_type, jwk.algorithm, kid)
+
+    async def plan_replacement(
+        self,
+        referencing: Sequence[Jwk],
+        project: Project,
+        derive: Callable[[Jwk], dict[str, Any] | None],
+        jwk_update: JwkUpdate,
+    ) -> list[Rederivation]:
+        """Work out, before writing anything, what a source's replacement does to each
+        JWK derived from it; a JWK that can not follow refuses the whole update."""
+        result = []
+        for jwk in referencing:
+            owner = project
+            if jwk.project_id != project.id:
+                found = await self.session.get(Project, jwk.project_id)
+                assert found is not None, "a JWK's project is missing"
+                owner = found
+            in_scope = jwk_update.action is JwkUpdateAction.UPDATE and (
+                jwk_update.scope is UpdateScope.ALL_PROJECTS or jwk.project_id == project.id
+            )
+            new = None
+            if in_scope:
+                try:
+                    new = derive(jwk)
+                except BadRequest as exc:
+                    raise BadRequest(
+                        f"JWK (name: {jwk.name}, project: {owner.name}) can not be re-derived"
+                        f" from the new material: {exc.description}"
+                    ) from None
+            result.append(Rederivation(jwk, owner, new))
+        return result
+
+    async def apply_replacement(self, items: Sequence[Rederivation], plan: ChangePlan) -> None:
+        """Write the re-derived or detached JWKs and add their roll-out to the plan."""
+        now = utcnow()
+        for item in items:
+            jwk = item.jwk
+            jwk.updated_at = now
+            if item.new is None:
+                _detach(jwk)
+                continue
+            self._store(jwk, item.new)
+            await self._deploy_everywhere(item.project, jwk, plan)
+
+
+def _detach(jwk: Jwk) -> None:
+    jwk.source_certificate_id = None
+    jwk.source_key_id = None
+    jwk.source_keystore_id = None
+    jwk.source_alias = None
+
+
+def generate_from_input(inp: GenerateInput, now: datetime) -> dict[str, Any]:
+    """Validate the generate body and make the key (slow for big RSA: run off the loop)."""
+    if inp.type is None or not inp.type.strip():
+        raise BadRequest("JWK type can not be empty!")
+    kty = inp.type.strip().upper()
+    if kty not in ("RSA", "EC", "OCT", "OKP"):
+        raise BadRequest(f"JWK type ({inp.type}) is not valid! Valid values: RSA, EC, OCT, OKP")
+    params = inp.params
+    if params is None:
+        raise BadRequest(f"{kty.lower()} value can not be empty!")
+
+    def opt_dt(field: str) -> datetime | None:
+        value = params.get(field)
+        if value is None or value == "":
             return None
-        certificate = await self.certificates.get_by_id(jwk.source_certificate_id)
-        return certificate.name if certificate else None
+        if not isinstance(value, str):
+            raise BadRequest(f"{field} must be an ISO 8601 date/time!")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{field} ({value}) is not a valid ISO 8601 date/time!") from None
+        if parsed.tzinfo is None:
+            raise BadRequest(f"{field} ({value}) needs a time zone, e.g. Z!")
+        return parsed
 
-
-def _has(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def _derive(
-    parsed: ParsedCertificate, use_type: str | None, algorithm: str | None, kid: str | None
-) -> dict[str, Any]:
-    try:
-        return jwk_from_certificate(parsed, use_type=use_type, algorithm=algorithm, kid=kid)
-    except JwkError as exc:
-        raise BadRequest(exc.reason) from None
+    size = params.get("keySize")
+    if size is not None and not isinstance(size, int):
+        raise BadRequest("keySize must be an integer!")
+    curve = params.get("curveType")
+    if curve is not None and not isinstance(curve, str):
+        raise BadRequest("curveType must be a string!")
+    return _crypto(
+        lambda: generate_jwk(
+            kty,
+            key_size=size,
+            curve=curve,
+            use_type=params.get("keyUseType"),
+            algorithm=params.get("algorithm"),
+            kid=inp.kid.strip() if inp.kid and inp.kid.strip() else None,
+            key_id_type=params.get("keyIdType"),
+            not_before=opt_dt("notBeforeTime"),
+            expiration=opt_dt("expirationTime"),
+            now=now,
+        )
+    )

@@ -20,6 +20,7 @@ from keyops.storage.repositories.tokens import TokenRepository
 
 TOKEN_PREFIX = "kops_"  # noqa: S105 - a marker, not a secret
 PERSONAL = "personal"
+MAX_ID = 2**31 - 1
 OAUTH = "oauth"
 
 
@@ -97,7 +98,8 @@ class TokenService:
         return await self.tokens.list_all(user_id=user_id, kind=PERSONAL)
 
     async def revoke(self, token_id: int) -> AccessToken:
-        record = await self.tokens.get(token_id)
+        # Ids are 32-bit on PostgreSQL; a larger number would fail in the driver, not here.
+        record = await self.tokens.get(token_id) if 0 < token_id <= MAX_ID else None
         if record is None:
             raise NotFound(f"Token (id: {token_id}) is not found!")
         if record.revoked_at is None:

@@ -25,8 +25,10 @@ from keyops.api.schemas.users import (
 from keyops.deploy.registry import target_names
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.projects import ProjectService
+from keyops.domain.roles import Role
 from keyops.domain.tokens import TokenService, parse_expiry
 from keyops.domain.users import UserService
+from keyops.errors import BadRequest
 from keyops.storage.models import AccessToken, Environment, User
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.projects import ProjectRepository
@@ -78,8 +80,14 @@ async def get_user(username: str, _: AdminPrincipal, session: SessionDep) -> dic
 
 @router.patch("/users/{username}/", summary="Change a user's password, roles or state")
 async def update_user(
-    username: str, body: UserUpdate, _: AdminPrincipal, session: SessionDep
+    username: str, body: UserUpdate, principal: AdminPrincipal, session: SessionDep
 ) -> dict[str, Any]:
+    if username == principal.username:
+        # Like deleting oneself: an admin must not lock themselves out over REST.
+        if body.enabled is False:
+            raise BadRequest("You can not disable your own user!")
+        if body.roles is not None and Role.ADMIN not in body.roles:
+            raise BadRequest(f"You can not remove {Role.ADMIN} from your own user!")
     users = UserService(session)
     user = await users.get(username)
     if body.password is not None:
@@ -94,8 +102,6 @@ async def update_user(
 @router.delete("/users/{username}/", summary="Delete a user", response_model=SuccessRead)
 async def delete_user(username: str, principal: AdminPrincipal, session: SessionDep) -> SuccessRead:
     if username == principal.username:
-        from keyops.errors import BadRequest
-
         raise BadRequest("You can not delete your own user!")
     await UserService(session).delete(username)
     return SuccessRead()

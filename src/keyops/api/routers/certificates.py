@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from keyops.api.deps import (
     DeployerDep,
+    KeyringDep,
     SecurityDeployer,
     SecurityReader,
     SessionDep,
@@ -86,11 +87,12 @@ async def create_certificate(
     principal: SecurityDeployer,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     project = await visible_project(session, principal, projectName)
     inp = await _read_input(request, settings.max_upload_bytes)
-    service = CertificateService(session, environment_service(session, settings))
+    service = CertificateService(session, environment_service(session, settings), keyring)
     change = await service.create(project, inp)
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -102,12 +104,13 @@ async def list_certificates(
     principal: SecurityReader,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
 ) -> dict[str, Any]:
     project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings))
+    service = CertificateService(session, environment_service(session, settings), keyring)
     repo = CertificateRepository(session)
     rows = []
-    for cert in await service.list(project):
+    for cert in await service.list_in_project(project):
         rows.append(certificate(cert, await repo.environment_names(cert), with_content=False))
     return {"success": True, "resultList": rows, "resultCount": len(rows)}
 
@@ -119,6 +122,7 @@ async def truststore_certificates(
     principal: SecurityReader,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
 ) -> dict[str, Any]:
     project = await visible_project(session, principal, projectName)
     if project.name != ADMIN_PROJECT:
@@ -144,9 +148,10 @@ async def get_certificate(
     principal: SecurityReader,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
 ) -> dict[str, Any]:
     project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings))
+    service = CertificateService(session, environment_service(session, settings), keyring)
     cert = await service.get(project, certificateName)
     names = await CertificateRepository(session).environment_names(cert)
     return {
@@ -164,6 +169,7 @@ async def update_certificate(
     principal: SecurityDeployer,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
     deployer: DeployerDep,
     updateReferencedJwks: Annotated[str | None, Query()] = None,
     jwkUpdateAction: Annotated[str | None, Query()] = None,
@@ -172,7 +178,7 @@ async def update_certificate(
     project = await visible_project(session, principal, projectName)
     jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
     inp = await _read_input(request, settings.max_upload_bytes)
-    service = CertificateService(session, environment_service(session, settings))
+    service = CertificateService(session, environment_service(session, settings), keyring)
     change = await service.update(project, certificateName, inp, jwk_update)
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -185,10 +191,11 @@ async def delete_certificate(
     principal: SecurityDeployer,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings))
+    service = CertificateService(session, environment_service(session, settings), keyring)
     change = await service.delete(project, certificateName)
     result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -206,9 +213,10 @@ async def export_certificate(
     principal: SecurityReader,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
 ) -> Response:
     project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings))
+    service = CertificateService(session, environment_service(session, settings), keyring)
     cert = await service.get(project, certificateName)
     names = await CertificateRepository(session).environment_names(cert)
     buffer = io.BytesIO()

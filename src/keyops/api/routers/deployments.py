@@ -8,6 +8,7 @@ from keyops.api.deps import (
     AdminDeployer,
     AdminPrincipal,
     DeployerDep,
+    KeyringDep,
     SessionDep,
     SettingsDep,
     environment_service,
@@ -72,11 +73,12 @@ async def republish(
     _: AdminDeployer,
     session: SessionDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     """Push the environment's whole desired state; PUBLISHED again if it all lands."""
     env = await environment_service(session, settings).get(environmentName)
-    plan = await republish_plan(session, env)
+    plan = await republish_plan(session, env, keyring)
     result = await commit_and_roll_out(session, deployer, plan)
     if result.success:
         async with deployer.db.transaction() as fresh:

@@ -1,51 +1,89 @@
-"""JWK shapes: the create/parse bodies and the JWK management object."""
+"""JWK shapes: the request bodies and the JWK management object."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from keyops.api.schemas.common import CamelModel
 from keyops.storage.models import Jwk
 
 KEY_TYPE_LABELS = {"RSA": "RSA", "EC": "EC", "oct": "OCT", "OKP": "OKP"}
+ShortText = Annotated[str | None, Field(max_length=1000)]
+LongText = Annotated[str | None, Field(max_length=10_000)]
+Enum = Annotated[str | None, Field(max_length=64)]
 
 
-class JwkCreate(CamelModel):
-    """Every field of every source type, so that a misspelt field is an error."""
+class _Base(CamelModel):
+    """Unknown fields are refused (extra="forbid"), so a misspelt field is an error."""
 
-    model_config = ConfigDict(extra="forbid")
+    name: ShortText = None
+    description: LongText = None
 
-    name: str | None = Field(default=None, max_length=1000)
-    description: str | None = Field(default=None, max_length=10_000)
-    source_type: str | None = Field(default=None, max_length=64)
+
+class _Derived(_Base):
+    environment_name: ShortText = None
+    use_type: Enum = None
+    algorithm: Enum = None
+    kid: ShortText = None
+
+
+class _UrlOptions(_Base):
     url: str | None = Field(default=None, max_length=8192)
     url_option_connect_timeout: int | None = None
     url_option_read_timeout: int | None = None
     url_option_size_limit: int | None = None
+    kid: ShortText = None
+
+
+class JwkCreate(_Derived, _UrlOptions):
+    """Every field of every source type of create-jwk.md."""
+
+    source_type: Enum = None
     jwk_str: str | None = Field(default=None, max_length=1024 * 1024)
-    certificate_name: str | None = Field(default=None, max_length=1000)
-    key_name: str | None = Field(default=None, max_length=1000)
-    key_store_name: str | None = Field(default=None, max_length=1000)
-    kid: str | None = Field(default=None, max_length=1000)
-    environment_name: str | None = Field(default=None, max_length=1000)
-    alias_name: str | None = Field(default=None, max_length=1000)
-    use_type: str | None = Field(default=None, max_length=64)
-    algorithm: str | None = Field(default=None, max_length=64)
+    certificate_name: ShortText = None
+    key_name: ShortText = None
+    key_store_name: ShortText = None
+    alias_name: ShortText = None
 
 
-class JwkFromCertificate(CamelModel):
-    model_config = ConfigDict(extra="forbid")
+class JwkFromUrl(_UrlOptions):
+    pass
 
-    name: str | None = Field(default=None, max_length=1000)
-    description: str | None = Field(default=None, max_length=10_000)
-    certificate_name: str | None = Field(default=None, max_length=1000)
-    environment_name: str | None = Field(default=None, max_length=1000)
-    use_type: str | None = Field(default=None, max_length=64)
-    algorithm: str | None = Field(default=None, max_length=64)
-    kid: str | None = Field(default=None, max_length=1000)
+
+class JwkFromClipboard(_Base):
+    jwk_str: str | None = Field(default=None, max_length=1024 * 1024)
+    kid: ShortText = None
+
+
+class JwkFromCertificate(_Derived):
+    certificate_name: ShortText = None
+
+
+class JwkFromKey(_Derived):
+    key_name: ShortText = None
+    source_type: str | None = Field(
+        default=None, description="PUBLIC_KEY (default) or PRIVATE_KEY", max_length=64
+    )
+
+
+class JwkFromKeystore(_Derived):
+    key_store_name: ShortText = None
+    alias_name: ShortText = None
+
+
+class JwkGenerate(_Base):
+    type: str | None = Field(default=None, max_length=16)
+    kid: ShortText = None
+    rsa: dict[str, Any] | None = None
+    ec: dict[str, Any] | None = None
+    oct: dict[str, Any] | None = None
+    okp: dict[str, Any] | None = None
+
+
+class JwkUpdateBody(_Base):
+    pass
 
 
 def jwk_summary(jwk: Jwk, project_name: str, source_name: str | None) -> dict[str, Any]:
@@ -61,14 +99,16 @@ def jwk_summary(jwk: Jwk, project_name: str, source_name: str | None) -> dict[st
         "kid": jwk.kid,
         "useType": jwk.use_type,
         "algorithm": jwk.algorithm,
+        "private": jwk.private_sealed is not None,
     }
 
 
-def jwk_detail(jwk: Jwk, project_name: str, source_name: str | None) -> dict[str, Any]:
+def jwk_detail(
+    jwk: Jwk, project_name: str, source_name: str | None, full: dict[str, Any]
+) -> dict[str, Any]:
     """The JWK object with its key material under rsa/ec/oct/okp, and the JWK itself."""
     item = jwk_summary(jwk, project_name, source_name)
-    public = json.loads(jwk.public_json)
-    material = {k: v for k, v in public.items() if k not in ("kty", "kid")}
+    material = {k: v for k, v in full.items() if k not in ("kty", "kid")}
     item[KEY_TYPE_LABELS.get(jwk.key_type, jwk.key_type).lower()] = material
-    item["jwk"] = public
+    item["jwk"] = full
     return item

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.deploy.target import EnvironmentChange, TargetContext
+from keyops.secrets import Purpose
 from keyops.storage.models import DeployedArtifact
 from keyops.storage.models.base import utcnow
 
@@ -20,6 +21,7 @@ class LocalTarget:
 
     def __init__(self, context: TargetContext) -> None:
         self.db = context.db
+        self.keyring = context.keyring
 
     async def apply(self, change: EnvironmentChange) -> None:
         env_id = change.environment.id
@@ -31,6 +33,7 @@ class LocalTarget:
                 "project": ref.project,
                 "name": ref.name,
                 "content": b"",
+                "sealed": False,
                 "content_hash": "",
                 "alias": None,
                 "present": False,
@@ -45,7 +48,12 @@ class LocalTarget:
                 "kind": a.ref.kind,
                 "project": a.ref.project,
                 "name": a.ref.name,
-                "content": a.content,
+                "content": (
+                    self.keyring.seal(a.content, Purpose.DEPLOYED_CONTENT)
+                    if a.sensitive
+                    else a.content
+                ),
+                "sealed": a.sensitive,
                 "content_hash": a.content_hash,
                 "alias": a.alias,
                 "present": True,

@@ -5,10 +5,13 @@ from keyops.storage.models.certificates import Certificate, CertificateEnvironme
 from keyops.storage.models.deployments import (
     DeployedArtifact,
     DeploymentAttempt,
+    MasterKeyState,
     RevisionCounter,
 )
 from keyops.storage.models.environments import Environment, EnvironmentProject
 from keyops.storage.models.jwks import Jwk
+from keyops.storage.models.keys import CryptoKey, CryptoKeyEnvironment
+from keyops.storage.models.keystores import Keystore, KeystoreEnvironment
 from keyops.storage.models.projects import Project, ProjectMember
 from keyops.storage.models.tokens import AccessToken
 from keyops.storage.models.users import User, UserRole
@@ -18,11 +21,16 @@ __all__ = [
     "Base",
     "Certificate",
     "CertificateEnvironment",
+    "CryptoKey",
+    "CryptoKeyEnvironment",
     "DeployedArtifact",
     "DeploymentAttempt",
     "Environment",
     "EnvironmentProject",
     "Jwk",
+    "Keystore",
+    "KeystoreEnvironment",
+    "MasterKeyState",
     "Project",
     "ProjectMember",
     "RevisionCounter",

@@ -22,7 +22,9 @@ class DeployedArtifact(Base):
     project: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Sealed with the master keyring when the artifact carries secret material.
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed: Mapped[bool] = mapped_column(default=False)
     alias: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The change revision this row came from. A change older than the row is ignored,
     # so deployments that finish out of order still leave the newest state.
@@ -58,3 +60,13 @@ class RevisionCounter(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class MasterKeyState(Base):
+    """One row: the id (not the key) of the master key every sealed value is under."""
+
+    __tablename__ = "master_key_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    rotated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

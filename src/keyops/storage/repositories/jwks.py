@@ -30,10 +30,16 @@ class JwkRepository:
             stmt = stmt.where(Jwk.project_id.in_(project_ids))
         return (await self.session.scalars(stmt.order_by(Jwk.id))).all()
 
-    async def referencing_certificate(self, certificate_id: int) -> Sequence[Jwk]:
+    async def referencing(self, source: str, source_id: int) -> Sequence[Jwk]:
+        """JWKs derived from a certificate, key or keystore, locked for the change."""
+        column = {
+            "certificate": Jwk.source_certificate_id,
+            "key": Jwk.source_key_id,
+            "keystore": Jwk.source_keystore_id,
+        }[source]
         stmt = (
             select(Jwk)
-            .where(Jwk.source_certificate_id == certificate_id)
+            .where(column == source_id)
             .order_by(Jwk.project_id, Jwk.name)
             .with_for_update()
         )

@@ -1,0 +1,75 @@
+"""Key and keystore shapes (CryptoKeyInfo and Keystore objects of the contract)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from keyops.api.schemas.common import CamelModel
+from keyops.crypto.keys import KeyMaterial
+
+Material = Annotated[str | None, Field(max_length=2 * 1024 * 1024)]
+ShortText = Annotated[str | None, Field(max_length=1000)]
+
+
+class KeyEnvironmentBody(CamelModel):
+    environment_name: ShortText = None
+    public_key: Material = None
+    private_key: Material = None
+
+
+class KeyBody(CamelModel):
+    name: ShortText = None
+    description: Annotated[str | None, Field(max_length=10_000)] = None
+    key_type: Annotated[str | None, Field(max_length=32)] = None
+    project_id: ShortText = Field(default=None, description="Ignored; the path names the project.")
+    crypto_key_info_environment_list: list[KeyEnvironmentBody] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+class KeystoreEnvironmentBody(CamelModel):
+    environment_name: ShortText = None
+    type: Annotated[str | None, Field(max_length=16)] = None
+    file: Annotated[str | None, Field(max_length=6 * 1024 * 1024)] = None
+    password: Annotated[str | None, Field(max_length=1000)] = Field(
+        default=None, description="Write-only: never returned."
+    )
+
+
+class KeystoreBody(CamelModel):
+    name: ShortText = None
+    description: Annotated[str | None, Field(max_length=10_000)] = None
+    project_id: ShortText = Field(default=None, description="Ignored; the path names the project.")
+    key_store_environment_list: list[KeystoreEnvironmentBody] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+def key_environment(environment_name: str, material: KeyMaterial) -> dict[str, Any]:
+    return {
+        "environmentName": environment_name,
+        "publicKey": (
+            base64.b64encode(material.public_der).decode("ascii")
+            if material.public_der is not None
+            else None
+        ),
+        "privateKey": material.private_b64,
+        "curve": material.curve,
+        "keySize": material.size_bits,
+    }
+
+
+def keystore_environment(
+    environment_name: str, store_type: str, data: bytes, entries_json: str
+) -> dict[str, Any]:
+    """A keystore environment object; the password is write-only and never shown."""
+    return {
+        "environmentName": environment_name,
+        "type": store_type,
+        "file": base64.b64encode(data).decode("ascii"),
+        "entries": json.loads(entries_json),
+    }

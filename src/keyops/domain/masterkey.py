@@ -1,0 +1,79 @@
+"""The master key as the database knows it: a guard at start and rotation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.crypto.envelope import key_id
+from keyops.secrets import Keyring, Purpose
+from keyops.storage.models import (
+    CryptoKeyEnvironment,
+    DeployedArtifact,
+    Jwk,
+    KeystoreEnvironment,
+    MasterKeyState,
+)
+from keyops.storage.models.base import utcnow
+
+# Every sealed column, with the purpose its values are bound to.
+SEALED_COLUMNS = (
+    (CryptoKeyEnvironment, "private_sealed", Purpose.KEY_PRIVATE),
+    (KeystoreEnvironment, "file_sealed", Purpose.KEYSTORE_FILE),
+    (KeystoreEnvironment, "password_sealed", Purpose.KEYSTORE_PASSWORD),
+    (Jwk, "private_sealed", Purpose.JWK_PRIVATE),
+)
+
+
+class MasterKeyMismatch(RuntimeError):
+    """The configured master key is not the one the database's secrets are sealed with."""
+
+
+async def check_master_key(session: AsyncSession, keyring: Keyring) -> None:
+    """Record the master key on first use; refuse a key that can not open stored secrets."""
+    state = await session.get(MasterKeyState, 1, with_for_update=True)
+    if state is None:
+        session.add(MasterKeyState(id=1, key_id=keyring.current_id))
+        return
+    held = {key_id(k) for k in [keyring.current, *keyring.previous]}
+    if state.key_id not in held:
+        raise MasterKeyMismatch(
+            f"this database's secrets are sealed with master key {state.key_id}, but the"
+            f" configured master key is {keyring.current_id}. Set KEYOPS_MASTER_KEY (or the"
+            " data directory's master.key) to the key that sealed them."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    old_key_id: str
+    new_key_id: str
+    values: int
+
+
+async def rotate(session: AsyncSession, old: Keyring, new_key: bytes) -> RotationReport:
+    """Re-seal every secret under ``new_key`` in this transaction; all or nothing."""
+    state = await session.get(MasterKeyState, 1, with_for_update=True)
+    new_ring = Keyring(new_key)
+    count = 0
+    for model, column, purpose in SEALED_COLUMNS:
+        attr = getattr(model, column)
+        for row in (await session.scalars(select(model).where(attr.is_not(None)))).all():
+            value = getattr(row, column)
+            setattr(row, column, new_ring.seal(old.open(value, purpose), purpose))
+            count += 1
+    deployed = select(DeployedArtifact).where(DeployedArtifact.sealed)
+    for artifact in (await session.scalars(deployed)).all():
+        plain = old.open(artifact.content, Purpose.DEPLOYED_CONTENT)
+        artifact.content = new_ring.seal(plain, Purpose.DEPLOYED_CONTENT)
+        count += 1
+    old_id = state.key_id if state is not None else old.current_id
+    if state is None:
+        session.add(MasterKeyState(id=1, key_id=new_ring.current_id))
+    else:
+        state.key_id = new_ring.current_id
+        state.rotated_at = utcnow()
+    await session.flush()
+    return RotationReport(old_id, new_ring.current_id, count)

@@ -1,0 +1,53 @@
+"""Reading stored key material back, opening what is sealed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from keyops.crypto.jwk import join_private
+from keyops.crypto.keys import KeyMaterial
+from keyops.crypto.keystores import KeystoreEntry, KeystoreError, parse_keystore
+from keyops.secrets import Keyring, Purpose
+from keyops.storage.models import CryptoKeyEnvironment, Jwk, KeystoreEnvironment
+
+
+def material_of(row: CryptoKeyEnvironment, key_type: str, keyring: Keyring) -> KeyMaterial:
+    """The key material of one environment, private part opened."""
+    private = keyring.open_optional(row.private_sealed, Purpose.KEY_PRIVATE)
+    symmetric = key_type == "SYMMETRIC"
+    return KeyMaterial(
+        key_type=key_type,
+        public_der=row.public_der,
+        private_der=None if symmetric else private,
+        secret=private if symmetric else None,
+        curve=row.curve,
+        size_bits=row.size_bits,
+    )
+
+
+def store_of(row: KeystoreEnvironment, keyring: Keyring) -> tuple[bytes, str]:
+    """The keystore file and password of one environment, opened."""
+    data = keyring.open(row.file_sealed, Purpose.KEYSTORE_FILE)
+    password = keyring.open(row.password_sealed, Purpose.KEYSTORE_PASSWORD).decode("utf-8")
+    return data, password
+
+
+def entry_of(row: KeystoreEnvironment, alias: str, keyring: Keyring) -> KeystoreEntry | None:
+    """One entry of a stored keystore, or None if the alias is not in it."""
+    data, password = store_of(row, keyring)
+    try:
+        parsed = parse_keystore(data, row.store_type, password)
+    except KeystoreError:
+        # It parsed when it was stored; failing now means the stored bytes changed.
+        raise RuntimeError("a stored keystore no longer parses") from None
+    return parsed.entry(alias)
+
+
+def full_jwk(jwk: Jwk, keyring: Keyring) -> dict[str, Any]:
+    """The whole JWK, its sealed private members opened and joined to the public part."""
+    public: dict[str, Any] = json.loads(jwk.public_json)
+    if jwk.private_sealed is None:
+        return public
+    private = json.loads(keyring.open(jwk.private_sealed, Purpose.JWK_PRIVATE))
+    return join_private(public, private)

@@ -1,0 +1,290 @@
+"""The real ``keyops`` command against a real database, then a real server on it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.databases import postgres_database
+from tests.support.server import TEST_MASTER_KEY, live_server
+
+TOKEN_LINE = re.compile(r"^kops_[A-Za-z0-9_-]{43}\n$")
+
+
+@dataclass
+class Cli:
+    database_url: str
+    data_dir: Path
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYOPS_")}
+        # A wide console, so that tables are never wrapped or cut.
+        env.update(
+            KEYOPS_DATABASE_URL=self.database_url,
+            KEYOPS_DATA_DIR=str(self.data_dir),
+            COLUMNS="250",
+            NO_COLOR="1",
+            PYTHONIOENCODING="utf-8",
+            # The key the live server uses, so both open the same sealed values.
+            KEYOPS_MASTER_KEY=TEST_MASTER_KEY,
+        )
+        return env
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keyops", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def many(self, *commands: tuple[str, ...]) -> list[str]:
+        """Run independent commands at once (each is a process); their stdout in order."""
+        with ThreadPoolExecutor(len(commands)) as pool:
+            return list(pool.map(lambda args: self.ok(*args), commands))
+
+    def fails(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert result.stdout == ""
+        assert "Traceback" not in result.stderr
+        return result.stderr
+
+
+def rows(table: str) -> list[list[str]]:
+    """The body rows of a rich table as lists of cell texts."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in table.splitlines()
+        if line.startswith("│")
+    ]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+
+
+def test_cli_setup_then_serve(cli: Cli) -> None:
+    # The first command makes the database; independent commands then run side by side.
+    assert cli.ok(
+        "user", "create", "alice", "--password", "alice-password", "--role", "ROLE_API_SECURITY"
+    ) == ("created user alice\n")
+    cli.many(
+        ("user", "create", "bob", "--password", "bob-password-1"),
+        ("project", "create", "payments", "--description", "Payments team", "--member", "alice"),
+        ("project", "create", "billing"),
+        ("env", "create", "sandbox"),
+    )
+    added, _, *issued = cli.many(
+        ("project", "add-member", "billing", "bob"),
+        (
+            "env",
+            "create",
+            "prod-eu",
+            "--type",
+            "PRODUCTION",
+            "--access-url",
+            "https://eu.example.com",
+            "--description",
+            "EU gateways",
+            "--project",
+            "payments",
+        ),
+        ("token", "create", "--user", "alice", "--name", "ci-pipeline"),
+        ("token", "create", "--user", "alice", "--name", "doomed"),
+        ("token", "create", "--user", "bob", "--name", "dated", "--expires", "2999-12-31"),
+    )
+    assert added == "bob is a member of billing\n"
+    # stdout is exactly the token line, so TOKEN=$(keyops token create ...) works.
+    for out in issued:
+        assert TOKEN_LINE.match(out), out
+    kept, doomed, dated = (out.strip() for out in issued)
+
+    user_table, project_table, env_table, listing, bob_listing = cli.many(
+        ("user", "list"),
+        ("project", "list"),
+        ("env", "list"),
+        ("token", "list"),
+        ("token", "list", "--user", "bob"),
+    )
+    users = {r[0]: r for r in rows(user_table)}
+    assert users["alice"] == ["alice", "ROLE_API_SECURITY", "yes"]
+    assert users["bob"] == ["bob", "", "yes"]
+    projects = {r[0]: r for r in rows(project_table)}
+    assert projects["payments"] == ["payments", "Payments team", "alice"]
+    assert projects["billing"] == ["billing", "", "bob"]
+    envs = {r[0]: r for r in rows(env_table)}
+    assert envs["prod-eu"] == [
+        "prod-eu",
+        "PRODUCTION",
+        "PUBLISHED",
+        "local",
+        "https://eu.example.com",
+        "EU gateways",
+    ]
+    assert envs["sandbox"][:4] == ["sandbox", "TEST", "PUBLISHED", "local"]
+
+    # The token list never shows a token, not even past the shown prefix.
+    for token in (kept, doomed, dated):
+        assert token not in listing
+        assert token[11:] not in listing
+    tokens = {r[2]: r for r in rows(listing)}
+    assert set(tokens) == {"ci-pipeline", "doomed", "dated"}
+    assert tokens["ci-pipeline"][1] == "alice"
+    assert tokens["ci-pipeline"][3] == kept[:11] + "…"
+    assert tokens["ci-pipeline"][5:] == ["never", "active"]
+    assert tokens["dated"][5] == "3000-01-01 00:00"
+    assert [r[2] for r in rows(bob_listing)] == ["dated"]
+
+    doomed_id = tokens["doomed"][0]
+    assert cli.ok("token", "revoke", doomed_id) == f"revoked token {doomed_id}\n"
+    after = {r[2]: r for r in rows(cli.ok("token", "list", "--user", "alice"))}
+    assert after["doomed"][6] == "revoked"
+    assert after["ci-pipeline"][6] == "active"
+
+    # A real server on the same database honours what the CLI made.
+    with live_server(
+        cli.database_url, cli.data_dir / "serve", admin_password="cli-admin-pw-1", demo=False
+    ) as server:
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            r = http.get("/apiops/projects/", headers={"Authorization": f"Bearer {kept}"})
+            assert r.status_code == 200, r.text
+            assert r.json() == {
+                "status": "SUCCESS",
+                "resultList": [{"name": "payments", "description": "Payments team"}],
+                "resultCount": 1,
+            }
+            r = http.get(
+                "/apiops/environments/payments", headers={"Authorization": f"Bearer {kept}"}
+            )
+            assert r.status_code == 200, r.text
+            assert {e["name"] for e in r.json()["resultList"]} == {"prod-eu", "sandbox"}
+
+            r = http.get("/apiops/projects/", headers={"Authorization": f"Bearer {doomed}"})
+            assert r.status_code == 401
+            assert r.json() == {
+                "error": "unauthorized_client",
+                "error_description": "Invalid token",
+            }
+
+            r = http.get("/apiops/projects/", headers={"Authorization": f"Bearer {dated}"})
+            assert [p["name"] for p in r.json()["resultList"]] == ["billing"]
+
+            # A password set by the CLI logs in over the API.
+            r = http.post(
+                "/apiops/auth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "bob",
+                    "client_secret": "bob-password-1",
+                },
+            )
+            assert r.status_code == 200, r.text
+
+        # Revoking while the server runs takes effect at once.
+        alice_id = tokens["ci-pipeline"][0]
+        cli.ok("token", "revoke", alice_id)
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            r = http.get("/apiops/projects/", headers={"Authorization": f"Bearer {kept}"})
+            assert r.status_code == 401
+
+
+def test_cli_refusals(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    cli.ok("user", "create", "carol", "--password", "carol-password")
+
+    refusals = {
+        ("user", "create", "carol", "--password", "other-pass-1"): "already exist",
+        ("user", "create", "dave", "--password", "short"): "at least 8 characters",
+        (
+            "user",
+            "create",
+            "erin",
+            "--password",
+            "erin-password",
+            "--role",
+            "ROLE_NOPE",
+        ): "Unknown role(s): ROLE_NOPE",
+        ("project", "create", "p1", "--member", "ghost-user"): "not found",
+        ("project", "delete", "admin"): "admin project can not be deleted",
+        ("env", "create", "e1", "--type", "KUBERNETES"): "type (KUBERNETES) is not valid",
+        ("token", "create", "--user", "ghost-user", "--name", "x"): "not found",
+        (
+            "token",
+            "create",
+            "--user",
+            "carol",
+            "--name",
+            "x",
+            "--expires",
+            "2000-01-01",
+        ): "must be in the future",
+        ("token", "revoke", "4242"): "Token (id: 4242) is not found!",
+        ("token", "revoke", "99999999999"): "Token (id: 99999999999) is not found!",
+    }
+    with ThreadPoolExecutor(4) as pool:
+        errors = dict(zip(refusals, pool.map(lambda a: cli.fails(*a), refusals), strict=True))
+    for args, expected in refusals.items():
+        assert expected in errors[args], (args, errors[args])
+
+    # Nothing half-made by the refusals.
+    users, projects, envs, tokens = cli.many(
+        ("user", "list"), ("project", "list"), ("env", "list"), ("token", "list")
+    )
+    assert [r[0] for r in rows(users)] == ["carol"]
+    assert rows(projects) == rows(envs) == rows(tokens) == []
+
+
+def test_cli_user_create_needs_a_password_when_not_interactive(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    result = cli.run("user", "create", "frank")
+    assert result.returncode != 0
+    assert rows(cli.ok("user", "list")) == []
+
+
+def test_cli_on_postgresql_then_serve(tmp_path: Path) -> None:
+    with postgres_database() as url:
+        cli = Cli(url, tmp_path / "data")
+        cli.ok("user", "create", "gina", "--password", "gina-password")
+        cli.ok("project", "create", "pg-project", "--member", "gina")
+        kept, doomed = (
+            out.strip()
+            for out in cli.many(
+                ("token", "create", "--user", "gina", "--name", "kept"),
+                ("token", "create", "--user", "gina", "--name", "doomed"),
+            )
+        )
+        listing = cli.ok("token", "list", "--user", "gina")
+        assert kept not in listing and doomed not in listing
+        ids = {r[2]: r[0] for r in rows(listing)}
+        cli.ok("token", "revoke", ids["doomed"])
+
+        with (
+            live_server(url, tmp_path / "serve", admin_password="pg-admin-pw-1") as server,
+            httpx.Client(base_url=server.base_url, timeout=10) as http,
+        ):
+            r = http.get("/apiops/projects/", headers={"Authorization": f"Bearer {kept}"})
+            assert r.status_code == 200, r.text
+            assert [p["name"] for p in r.json()["resultList"]] == ["pg-project"]
+            r = http.get("/apiops/projects/", headers={"Authorization": f"Bearer {doomed}"})
+            assert r.status_code == 401
+            assert r.json() == {
+                "error": "unauthorized_client",
+                "error_description": "Invalid token",
+            }
