@@ -21,6 +21,7 @@ from keyops.config import Settings
 from tests.support.databases import BACKENDS, database
 
 ADMIN_PASSWORD = "admin-test-password-1"
+LOOPBACK_ALLOW_LIST = "127.0.0.0/8,::1/128"
 TEST_TARGETS = (
     "failing=tests.support.targets:FailingTarget,hanging=tests.support.targets:HangingTarget"
 )
@@ -47,6 +48,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         max_upload_bytes=64 * 1024,
         deploy_timeout_seconds=2.0,
         extra_targets=TEST_TARGETS,
+        # JWK URL sources are served by test servers on loopback (tests/support/jwks_server).
+        url_allow_list=LOOPBACK_ALLOW_LIST,
     )
 
 

@@ -249,11 +249,19 @@ REFUSED: dict[str, tuple[dict[str, Any], str | None]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(REFUSED))
-async def test_refused_update_changes_nothing(s: Setting, case: str) -> None:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def refusing(client: httpx.AsyncClient, admin_token: str) -> tuple[Setting, str]:
+    """One certificate, with a JWK made from it, for all the refused updates."""
+    s = await new_setting(client, admin_token, Factory(client, admin_token))
     name = unique("cert")
     await s.api.create_ok(name, rsa_cert("orig.example").pem, s.envs[:2], alias="orig")
     await s.api.jwk_from_certificate(unique("jwk"), name, s.envs[0])
+    return s, name
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+async def test_refused_update_changes_nothing(refusing: tuple[Setting, str], case: str) -> None:
+    s, name = refusing
     before = await s.state()
 
     overrides, description = REFUSED[case]
@@ -378,29 +386,48 @@ async def shared(client: httpx.AsyncClient, admin_token: str, factory: Factory) 
     }
 
 
-async def test_all_projects_reaches_jwks_of_other_projects(shared: dict[str, Any]) -> None:
-    admin, theirs, cert = shared["admin"], shared["theirs"], shared["cert"]
+async def test_all_projects_reaches_jwks_of_other_projects(
+    shared: dict[str, Any], client: httpx.AsyncClient, admin_token: str
+) -> None:
+    admin, theirs, cert, env = shared["admin"], shared["theirs"], shared["cert"], shared["env"]
+    other = (shared["project"], shared["other_jwk"])
+    hash_before = (await deployed(client, admin_token, env, kind="jwk"))[other]["contentHash"]
     new = rsa_cert("shared-next.example")
     r = await admin.update(
-        cert, new.pem, [shared["env"]], query="jwkUpdateAction=UPDATE&updateScope=ALL_PROJECTS"
+        cert, new.pem, [env], query="jwkUpdateAction=UPDATE&updateScope=ALL_PROJECTS"
     )
     assert r.status_code == 200, r.text
     assert_derived_from(await admin.get_jwk(shared["admin_jwk"]), new, cert)
     assert_derived_from(await theirs.get_jwk(shared["other_jwk"]), new, cert)
+    # The other project's JWK is rolled out again, where that project deploys.
+    assert (await deployed(client, admin_token, env, kind="jwk"))[other]["contentHash"] != (
+        hash_before
+    )
 
 
-async def test_same_project_detaches_jwks_of_other_projects(shared: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("query", "admin_follows"),
+    [
+        ("updateReferencedJwks=true&updateScope=SAME_PROJECT", True),
+        ("jwkUpdateAction=UPDATE&updateScope=SAME_PROJECT", True),
+        ("", False),
+        ("jwkUpdateAction=NULLIFY&updateScope=ALL_PROJECTS", False),
+    ],
+    ids=["seed-SAME_PROJECT", "UPDATE-SAME_PROJECT", "default", "NULLIFY"],
+)
+async def test_other_projects_jwks_are_detached_unless_all_projects(
+    shared: dict[str, Any], query: str, admin_follows: bool
+) -> None:
     admin, theirs, cert = shared["admin"], shared["theirs"], shared["cert"]
+    admin_before = await admin.get_jwk(shared["admin_jwk"])
     other_before = await theirs.get_jwk(shared["other_jwk"])
     new = rsa_cert("shared-next.example")
-    r = await admin.update(
-        cert,
-        new.pem,
-        [shared["env"]],
-        query="updateReferencedJwks=true&updateScope=SAME_PROJECT",
-    )
+    r = await admin.update(cert, new.pem, [shared["env"]], query=query)
     assert r.status_code == 200, r.text
-    assert_derived_from(await admin.get_jwk(shared["admin_jwk"]), new, cert)
+    if admin_follows:
+        assert_derived_from(await admin.get_jwk(shared["admin_jwk"]), new, cert)
+    else:
+        assert await admin.get_jwk(shared["admin_jwk"]) == detached(admin_before)
     assert await theirs.get_jwk(shared["other_jwk"]) == detached(other_before)
 
 

@@ -23,6 +23,7 @@ from tests.support.certificates import (
     Part,
     Setting,
     certificate_parts,
+    delete_environment,
     deployed,
     der_of,
     member,
@@ -511,9 +512,17 @@ REFUSED: dict[str, tuple[Build, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(REFUSED))
-async def test_refused_create_changes_nothing(s: Setting, case: str) -> None:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def refusing(client: httpx.AsyncClient, admin_token: str) -> Setting:
+    """One project for all the refused creates: none of them may change it."""
+    s = await new_setting(client, admin_token, Factory(client, admin_token))
     await s.api.create_ok(unique("existing"), pem(), s.envs)
+    return s
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+async def test_refused_create_changes_nothing(refusing: Setting, case: str) -> None:
+    s = refusing
     build, description = REFUSED[case]
     before = await s.state()
     r = await s.api.post_parts(build(unique("cert"), s.envs))
@@ -779,3 +788,39 @@ async def test_many_repeated_environment_fields(s: Setting, factory: Factory) ->
     assert r.json() == deployed_ok(envs)
     item = await s.api.get_one(name)
     assert [row["environmentName"] for row in item["certificateEnvironmentList"]] == envs
+
+
+async def test_certificate_whose_environment_was_deleted(s: Setting) -> None:
+    name = unique("cert")
+    issued = certs.self_signed("p256", "orphan.example")
+    await s.api.create_ok(name, issued.pem, [s.envs[0], s.envs[1]])
+    await delete_environment(s.client, s.admin_token, s.envs[0])
+
+    (row,) = (await s.api.get_one(name))["certificateEnvironmentList"]
+    assert row["environmentName"] == s.envs[1]
+    listed = {c["name"]: c for c in (await s.api.list()).json()["resultList"]}
+    assert [r["environmentName"] for r in listed[name]["certificateEnvironmentList"]] == [s.envs[1]]
+    with zipfile.ZipFile(io.BytesIO((await s.api.export(name)).content)) as archive:
+        assert archive.namelist() == [f"{name}-{s.envs[1]}.cer"]
+    r = await s.api.update(name, issued.pem, [s.envs[2]], alias="moved")
+    assert r.status_code == 200, r.text
+    assert {e["environmentName"] for e in r.json()["deploymentResult"]["environmentResults"]} == {
+        s.envs[1],
+        s.envs[2],
+    }
+    r = await s.api.delete(name)
+    assert r.status_code == 200, r.text
+    assert r.json() == undeployed_ok([s.envs[2]])
+
+    # The last environment gone too: an empty list, an empty archive, a clean delete.
+    other = unique("cert")
+    await s.api.create_ok(other, issued.pem, [s.envs[1]])
+    await delete_environment(s.client, s.admin_token, s.envs[1])
+    assert (await s.api.get_one(other))["certificateEnvironmentList"] == []
+    r = await s.api.export(other)
+    assert r.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        assert archive.namelist() == []
+    r = await s.api.delete(other)
+    assert r.status_code == 200, r.text
+    assert r.json() == undeployed_ok([])

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 
-
 TEST_MASTER_KEY = "a2V5b3BzLXRlc3QtbWFzdGVyLWtleS0zMi1ieXRlcyE="
 
 

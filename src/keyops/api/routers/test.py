@@ -11,7 +11,12 @@ from keyops.api.routing import SlashAgnosticRouter
 router = SlashAgnosticRouter(prefix="/apiops/test", tags=["test"])
 
 
-@router.get("/healthcheck", response_class=PlainTextResponse, summary="Healthcheck")
+@router.api_route(
+    "/healthcheck",
+    methods=["GET", "HEAD"],
+    response_class=PlainTextResponse,
+    summary="Healthcheck",
+)
 async def healthcheck(session: SessionDep) -> PlainTextResponse:
     # OK means the service can reach its database, not merely that the process is up.
     await session.execute(text("SELECT 1"))
