@@ -20,7 +20,12 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, ge=60, le=60 * 60 * 24 * 30)
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=1024 * 1024, ge=1)
+    # How long a deployment waits for an environment (and its gateway nodes) to apply it.
     deploy_timeout_seconds: float = Field(default=5.0, gt=0)
+    # A gateway node not heard from for this long no longer counts as connected.
+    gateway_node_ttl_seconds: float = Field(default=30.0, gt=0)
+    # How long a node's long-poll may wait for a change.
+    gateway_poll_seconds: float = Field(default=20.0, gt=0, le=120)
     # "name=package.module:Class" pairs registering extra deployment target kinds.
     extra_targets: str = ""
     log_level: str = "INFO"

@@ -32,6 +32,7 @@ from tests.support.certificates import (
     sha256_hex,
     state_of,
 )
+from tests.support.messages import DEPLOYED, UNDEPLOYED
 
 
 @pytest_asyncio.fixture
@@ -48,7 +49,7 @@ def results_by_env(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def rsa_cert(cn: str) -> certs.Issued:
-    """An RSA certificate on a key of its own, so that re-derivation shows."""
+    """An RSA certificate on another key than the last one made, so re-derivation shows."""
     subject = certs.name(("COUNTRY_NAME", "US"), ("COMMON_NAME", cn))
     return certs.make_cert(subject, pooled_key("rsa2048"))
 
@@ -113,17 +114,17 @@ async def test_update_replaces_everything_and_undeploys_dropped_environments(
     assert results[e1] == {
         "environmentName": e1,
         "success": True,
-        "message": "Deployed successfully",
+        "message": DEPLOYED,
     }
     assert results[e2] == {
         "environmentName": e2,
         "success": True,
-        "message": "Deployed successfully",
+        "message": DEPLOYED,
     }
     assert results[e0] == {
         "environmentName": e0,
         "success": True,
-        "message": "Undeployed successfully",
+        "message": UNDEPLOYED,
     }
 
     item = await s.api.get_one(name)

@@ -32,6 +32,7 @@ from tests.support.certificates import (
     openssl_facts,
     sha256_hex,
 )
+from tests.support.messages import DEPLOYED, UNDEPLOYED
 
 EMPTY = "pemEncodedFile value can not be empty!"
 INVALID = "pemEncodedFile is not a valid PEM or DER encoded X.509 certificate!"
@@ -68,8 +69,7 @@ def deployed_ok(envs: list[str]) -> dict[str, Any]:
             "success": True,
             "message": "Deployment completed successfully",
             "environmentResults": [
-                {"environmentName": e, "success": True, "message": "Deployed successfully"}
-                for e in envs
+                {"environmentName": e, "success": True, "message": DEPLOYED} for e in envs
             ],
         },
     }
@@ -83,8 +83,7 @@ def undeployed_ok(envs: list[str]) -> dict[str, Any]:
             "success": True,
             "message": "Undeployment completed successfully",
             "environmentResults": [
-                {"environmentName": e, "success": True, "message": "Undeployed successfully"}
-                for e in envs
+                {"environmentName": e, "success": True, "message": UNDEPLOYED} for e in envs
             ],
         },
     }

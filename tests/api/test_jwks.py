@@ -32,8 +32,10 @@ from tests.support.certificates import (
     pooled_key,
     rfc7638_thumbprint,
 )
+from tests.support.messages import DEPLOYED, UNDEPLOYED
 
-# The documented JWK management object (keyops adds useType, algorithm and the like).
+# The JWK management object of list-jwks.md, plus useType and algorithm (docs/decisions.md).
+# Further additions are allowed; key material in a list item is not (decision 9).
 SUMMARY_FIELDS = {
     "name",
     "description",
@@ -137,7 +139,7 @@ async def test_jwk_from_a_certificate_verifies_its_signatures(
         assert results[env] == {
             "environmentName": env,
             "success": True,
-            "message": "Deployed successfully",
+            "message": DEPLOYED,
         }
         assert (s.project, name) in await deployed(s.client, s.admin_token, env, kind="jwk")
 
@@ -240,7 +242,7 @@ async def test_delete_undeploys(s: Setting, slash: bool) -> None:
         assert results[env] == {
             "environmentName": env,
             "success": True,
-            "message": "Undeployed successfully",
+            "message": UNDEPLOYED,
         }
         held = await deployed(s.client, s.admin_token, env, kind="jwk")
         assert (s.project, name) not in held and (s.project, keep) in held

@@ -41,6 +41,7 @@ from tests.support.keysecrets import (
     spki_der,
     thumbprint,
 )
+from tests.support.messages import DEPLOYED, UNDEPLOYED
 
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated:joserfc.errors.SecurityWarning")
 
@@ -103,7 +104,7 @@ async def test_create_key_curl_example(client: httpx.AsyncClient, admin_token: s
                 {
                     "environmentName": "production",
                     "success": True,
-                    "message": "Deployed successfully",
+                    "message": DEPLOYED,
                 }
             ],
         },
@@ -140,7 +141,7 @@ async def test_create_key_curl_example(client: httpx.AsyncClient, admin_token: s
                 {
                     "environmentName": "production",
                     "success": True,
-                    "message": "Undeployed successfully",
+                    "message": UNDEPLOYED,
                 }
             ],
         },
@@ -163,7 +164,8 @@ KINDS: dict[str, tuple[str, str, str | None, int | None]] = {
 
 
 def _key(kind: str) -> PrivateKeyTypes:
-    return pooled_key(kind.removeprefix("okp-"))
+    key: PrivateKeyTypes = pooled_key(kind.removeprefix("okp-"))
+    return key
 
 
 @pytest.mark.parametrize("form", ["der", "pem"])
@@ -418,7 +420,7 @@ async def test_someone_elses_project(s: Setting, factory: Factory) -> None:
     stranger = api_of(s, user.token)
     body = key_body("mine", "RSA", [key_entry(s.envs[0], pooled_key("rsa2048"))])
     calls = [
-        await stranger.list(KEYS),
+        await stranger.list_response(KEYS),
         await stranger.get(KEYS, "theirs"),
         await stranger.post(KEYS, body),
         await stranger.put(KEYS, "theirs", body),
@@ -440,7 +442,7 @@ async def test_roles(s: Setting, factory: Factory) -> None:
     body = key_body("k2", "RSA", [key_entry(s.envs[0], pooled_key("rsa2048"))])
 
     as_reader = api_of(s, reader.token)
-    assert (await as_reader.list(KEYS)).status_code == 200
+    assert (await as_reader.list_response(KEYS)).status_code == 200
     assert (await as_reader.get(KEYS, "k")).status_code == 200
     for r in (
         await as_reader.post(KEYS, body),
@@ -452,7 +454,7 @@ async def test_roles(s: Setting, factory: Factory) -> None:
 
     as_deployer = api_of(s, deployer.token)
     for r in (
-        await as_deployer.list(KEYS),
+        await as_deployer.list_response(KEYS),
         await as_deployer.get(KEYS, "k"),
         await as_deployer.post(KEYS, body),
         await as_deployer.put(KEYS, "k", body),
@@ -482,8 +484,8 @@ async def test_update_replaces_material_and_environments(s: Setting) -> None:
         KEYS, "k", key_body("k", "RSA", [key_entry(s.envs[1], new, form="pem")], "new text")
     )
     results = env_results(answer)
-    assert results[s.envs[1]]["message"] == "Deployed successfully"
-    assert results[s.envs[0]]["message"] == "Undeployed successfully"
+    assert results[s.envs[1]]["message"] == DEPLOYED
+    assert results[s.envs[0]]["message"] == UNDEPLOYED
     item = await api.one(KEYS, "k")
     assert item["description"] == "new text"
     (env,) = item["cryptoKeyInfoEnvironmentList"]
@@ -797,7 +799,7 @@ async def test_delete_undeploys_and_detaches_jwks(s: Setting) -> None:
         assert env_results(answer)[env] == {
             "environmentName": env,
             "success": True,
-            "message": "Undeployed successfully",
+            "message": UNDEPLOYED,
         }
         assert (s.project, "k") not in await held(s.client, s.admin_token, env, "key")
     assert (s.project, "keep") in await held(s.client, s.admin_token, s.envs[0], "key")

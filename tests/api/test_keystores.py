@@ -30,6 +30,7 @@ from tests.support.keysecrets import (
     snapshot,
 )
 from tests.support.keystores import BuiltStore, Stores, keystores
+from tests.support.messages import DEPLOYED, UNDEPLOYED
 
 KEYSTORES = "keystores"
 FORBIDDEN = {
@@ -68,7 +69,9 @@ def store_entry(env: str, store: BuiltStore, **override: Any) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def store_body(name: str | None, entries: list[dict[str, Any]], description: str = "a keystore"):
+def store_body(
+    name: str | None, entries: list[dict[str, Any]], description: str = "a keystore"
+) -> dict[str, Any]:
     return {"name": name, "description": description, "keyStoreEnvironmentList": entries}
 
 
@@ -122,7 +125,7 @@ async def test_create_keystore_curl_example(s: Setting, stores: Stores) -> None:
             "success": True,
             "message": "Deployment completed successfully",
             "environmentResults": [
-                {"environmentName": s.envs[0], "success": True, "message": "Deployed successfully"}
+                {"environmentName": s.envs[0], "success": True, "message": DEPLOYED}
             ],
         },
     }
@@ -173,7 +176,7 @@ async def test_list_and_get(s: Setting, stores: Stores, which: str, sent_type: s
         assert "password" not in shown
         check_entries(shown["entries"], built)
 
-    listed = await api.list(KEYSTORES)
+    listed = await api.list_response(KEYSTORES)
     assert listed.status_code == 200
     never_shows_password(listed.text, store, other)
     assert [k for k in listed.json()["resultList"] if k["name"] == name] == [item]
@@ -312,7 +315,7 @@ async def test_other_projects_and_roles(s: Setting, stores: Stores, factory: Fac
     body = store_body("ks2", [store_entry(s.envs[0], stores.jks_a)])
     stranger = api_of(s, (await member(factory, "ROLE_API_SECURITY")).token)
     # ROLE_API_SECURITY alone may read, but a project it is not in does not exist ...
-    for r in (await stranger.list(KEYSTORES), await stranger.get(KEYSTORES, "ks")):
+    for r in (await stranger.list_response(KEYSTORES), await stranger.get(KEYSTORES, "ks")):
         assert r.status_code == 404, r.text
         assert r.json() == project_not_found(s.project)
     # ... and changing needs ROLE_DEPLOY_UNDEPLOY_PROXIES as well.
@@ -474,6 +477,10 @@ async def test_refused_update_changes_nothing(s: Setting, stores: Stores) -> Non
         assert r.status_code == 400, r.text
         if reason is not None:
             assert r.json() == bad_request(reason)
+        else:
+            assert r.json()["error_description"].startswith(
+                f"JWK (name: j, project: {s.project}) can not be re-derived from the new material"
+            )
         never_shows_password(r.text, stores.jks_a, stores.jks_b)
     assert await state(s) == before
 
@@ -518,7 +525,7 @@ async def test_delete_undeploys_and_detaches_jwks(s: Setting, stores: Stores) ->
         assert env_results(answer)[env] == {
             "environmentName": env,
             "success": True,
-            "message": "Undeployed successfully",
+            "message": UNDEPLOYED,
         }
         assert (s.project, "ks") not in await held(s.client, s.admin_token, env, "keystore")
     assert (s.project, "keep") in await held(s.client, s.admin_token, s.envs[0], "keystore")

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ from tests.support.certificates import (
     pooled_key,
 )
 from tests.support.databases import BACKENDS, database
+from tests.support.messages import DEPLOYED, UNDEPLOYED
 from tests.support.server import LiveServer, live_server
 
 PASSWORD = "live-admin-password-1"
@@ -205,8 +207,7 @@ def deployed_ok(envs: list[str]) -> dict[str, Any]:
             "success": True,
             "message": "Deployment completed successfully",
             "environmentResults": [
-                {"environmentName": e, "success": True, "message": "Deployed successfully"}
-                for e in envs
+                {"environmentName": e, "success": True, "message": DEPLOYED} for e in envs
             ],
         },
     }
@@ -219,8 +220,7 @@ def undeployed_ok(envs: list[str]) -> dict[str, Any]:
             "success": True,
             "message": "Undeployment completed successfully",
             "environmentResults": [
-                {"environmentName": e, "success": True, "message": "Undeployed successfully"}
-                for e in envs
+                {"environmentName": e, "success": True, "message": UNDEPLOYED} for e in envs
             ],
         },
     }
@@ -327,9 +327,9 @@ def test_documented_examples_with_curl(live: Live) -> None:
     assert {
         r["environmentName"]: r["message"] for r in body["deploymentResult"]["environmentResults"]
     } == {
-        "production": "Deployed successfully",
-        "staging": "Deployed successfully",
-        "development": "Undeployed successfully",
+        "production": DEPLOYED,
+        "staging": DEPLOYED,
+        "development": UNDEPLOYED,
     }
     item = httpx.get(
         live.url("/apiops/projects/MyProject/certificates/my-certificate/"), headers=live.headers
@@ -490,9 +490,36 @@ def form_request(method: str, path: str, live: Live, **fields: Any) -> dict[str,
     }
 
 
+# sha256 of the content, alias, description, environments
+State = tuple[str, str, str, tuple[str, ...]]
+
+
+def state_of(item: dict[str, Any]) -> State | None:
+    """A certificate object as one state; None if its environments disagree (a mixture)."""
+    rows = item["certificateEnvironmentList"]
+    contents = {
+        hashlib.sha256(base64.b64decode(r["base64EncodedContent"])).hexdigest() for r in rows
+    }
+    aliases = {r["alias"] for r in rows}
+    if len(contents) != 1 or len(aliases) != 1:
+        return None
+    envs = tuple(r["environmentName"] for r in rows)
+    return contents.pop(), aliases.pop(), item["description"], envs
+
+
+def keep_reading(
+    live: Live, path: str, stop: threading.Event, observed: list[httpx.Response]
+) -> None:
+    with httpx.Client(base_url=live.server.base_url, timeout=60) as client:
+        while not stop.is_set():
+            observed.append(client.get(path, headers=live.headers))
+            time.sleep(0.005)
+
+
 def test_concurrent_updates_leave_one_whole_state(live: Live) -> None:
     name = "raced"
     base = "/apiops/projects/MyProject/certificates/"
+    start = rsa_cert("start.example")
     (r,) = at_once(
         live,
         [
@@ -504,56 +531,68 @@ def test_concurrent_updates_leave_one_whole_state(live: Live) -> None:
                 alias="start",
                 description="start",
                 environments=["production"],
-                pem=rsa_cert("start.example").pem,
+                pem=start.pem,
             )
         ],
     )
     assert r.status_code == 200, r.text
+    previous: State = (hashlib.sha256(start.der).hexdigest(), "start", "start", ("production",))
     every_env = ["production", "staging", "development"]
     for round_ in range(10):
-        a, b = rsa_cert(f"a{round_}.example"), rsa_cert(f"b{round_}.example")
-        states = {
-            "a": (a, f"alias-a{round_}", f"state a{round_}", ["production", "staging"]),
-            "b": (b, f"alias-b{round_}", f"state b{round_}", ["staging", "development"]),
+        same_alias = round_ % 2 == 1  # then only the content and the rest tell them apart
+        requested = {
+            "a": (rsa_cert(f"a{round_}.example"), f"alias-a{round_}", ("production", "staging")),
+            "b": (
+                rsa_cert(f"b{round_}.example"),
+                f"alias-{'a' if same_alias else 'b'}{round_}",
+                ("staging", "development"),
+            ),
         }
-        if round_ % 2:  # sometimes the same alias, so that only the content tells them apart
-            states["b"] = (b, f"alias-a{round_}", f"state b{round_}", ["staging", "development"])
-        answers = at_once(
-            live,
-            [
-                form_request(
-                    "PUT",
-                    f"{base}{name}/",
-                    live,
-                    name=None,
-                    alias=alias,
-                    description=description,
-                    environments=envs,
-                    pem=issued.pem,
-                )
-                for issued, alias, description, envs in states.values()
-            ],
+        states: dict[State, certs.Issued] = {
+            (hashlib.sha256(c.der).hexdigest(), alias, f"state {key}{round_}", envs): c
+            for key, (c, alias, envs) in requested.items()
+        }
+
+        # A reader all along: the certificate is never missing, never a mixture.
+        stop, observed = threading.Event(), list[httpx.Response]()
+        reader = threading.Thread(
+            target=keep_reading, args=(live, f"{base}{name}/", stop, observed)
         )
+        reader.start()
+        try:
+            answers = at_once(
+                live,
+                [
+                    form_request(
+                        "PUT",
+                        f"{base}{name}/",
+                        live,
+                        name=None,
+                        alias=alias,
+                        description=description,
+                        environments=list(envs),
+                        pem=issued.pem,
+                    )
+                    for (_, alias, description, envs), issued in states.items()
+                ],
+            )
+        finally:
+            stop.set()
+            reader.join()
         for answer in answers:
             assert answer.status_code in (200, 400), answer.text
             if answer.status_code == 200:
                 assert answer.json()["deploymentResult"]["success"] is True, answer.text
         assert any(answer.status_code == 200 for answer in answers)
+        for read_answer in observed:
+            assert read_answer.status_code == 200, (round_, read_answer.text)
+            seen = state_of(read_answer.json()["resultList"][0])
+            assert seen == previous or seen in states, (round_, seen)
 
         item = httpx.get(live.url(f"{base}{name}/"), headers=live.headers).json()["resultList"][0]
-        rows = item["certificateEnvironmentList"]
-        seen = (
-            {r["base64EncodedContent"] for r in rows},
-            {r["alias"] for r in rows},
-            item["description"],
-            [r["environmentName"] for r in rows],
-        )
-        winner = None
-        for issued, alias, description, envs in states.values():
-            if seen == ({base64.b64encode(issued.der).decode()}, {alias}, description, envs):
-                winner = (issued, alias, envs)
-        assert winner is not None, f"round {round_}: a mixture of both updates: {seen}"
-        issued, alias, envs = winner
+        final = state_of(item)
+        assert final in states, f"round {round_}: not one of the two updates whole: {final}"
+        issued, (_, alias, _, envs) = states[final], final
         for env in every_env:
             holding = held(live, env)
             if env in envs:
@@ -562,6 +601,8 @@ def test_concurrent_updates_leave_one_whole_state(live: Live) -> None:
                 assert row["alias"] == alias, round_
             else:
                 assert ("MyProject", name) not in holding, (round_, env)
+        previous = final
+    assert httpx.delete(live.url(f"{base}{name}/"), headers=live.headers).status_code == 200
 
 
 def test_concurrent_creates_of_one_name(live: Live) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from joserfc import jwe as joserfc_jwe
 from joserfc import jws as joserfc_jws
@@ -103,11 +104,11 @@ class SecretsApi:
         item: dict[str, Any] = body["resultList"][0]
         return item
 
-    async def list(self, kind: str) -> httpx.Response:
+    async def list_response(self, kind: str) -> httpx.Response:
         return await self.client.get(self.path(kind), headers=self.headers)
 
     async def list_ok(self, kind: str) -> list[dict[str, Any]]:
-        r = await self.list(kind)
+        r = await self.list_response(kind)
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["success"] is True and body["resultCount"] == len(body["resultList"])
@@ -361,6 +362,17 @@ def key_agreement_works(jwk: dict[str, Any]) -> None:
         assert other_x.exchange(public) == private.exchange(other_x.public_key())
 
 
+def rsa_oaep_works(jwk: dict[str, Any]) -> None:
+    """RSA-OAEP-384/512, which neither JOSE library offers: wrap a key with the public
+    members and unwrap it with the private ones, with pyca/cryptography."""
+    hash_algorithm = {"RSA-OAEP-384": hashes.SHA384(), "RSA-OAEP-512": hashes.SHA512()}[jwk["alg"]]
+    oaep = padding.OAEP(mgf=padding.MGF1(hash_algorithm), algorithm=hash_algorithm, label=None)
+    private = jwcrypto_jwk.JWK(**jwk).get_op_key("unwrapKey")
+    public = jwcrypto_jwk.JWK(**public_part(jwk)).get_op_key("wrapKey")
+    cek = os.urandom(32)
+    assert private.decrypt(public.encrypt(cek, oaep), oaep) == cek
+
+
 def use_the_jwk(jwk: dict[str, Any]) -> None:
     """A private JWK at work: joserfc signs (or encrypts), jwcrypto verifies (or decrypts)."""
     alg = jwk["alg"]
@@ -370,6 +382,8 @@ def use_the_jwk(jwk: dict[str, Any]) -> None:
         assert jwcrypto_verifies(sign_with(jwk), public, alg)
     elif alg.startswith("ECDH-1PU"):
         key_agreement_works(jwk)
+    elif alg in ("RSA-OAEP-384", "RSA-OAEP-512"):
+        rsa_oaep_works(jwk)
     else:
         assert jwcrypto_decrypts(encrypt_to(jwk), jwk) == PAYLOAD
 

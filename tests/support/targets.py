@@ -11,7 +11,7 @@ class FailingTarget:
     def __init__(self, context: TargetContext) -> None:
         self.context = context
 
-    async def apply(self, change: EnvironmentChange) -> None:
+    async def apply(self, change: EnvironmentChange) -> str | None:
         raise DeploymentError(f"gateway of {change.environment.name} refused the connection")
 
 
@@ -21,7 +21,7 @@ class HangingTarget:
     def __init__(self, context: TargetContext) -> None:
         self.context = context
 
-    async def apply(self, change: EnvironmentChange) -> None:
+    async def apply(self, change: EnvironmentChange) -> str | None:
         import asyncio
 
         await asyncio.Event().wait()

@@ -22,6 +22,7 @@ from keyops.api.routers import (
     certificates,
     deployments,
     environments,
+    gateway,
     jwks,
     keys,
     keystores,
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
         jwks,
         keys,
         keystores,
+        gateway,
         admin,
     ):
         app.include_router(module.router)

@@ -19,6 +19,7 @@ from keyops.domain.projects import ProjectService
 from keyops.domain.tokens import TokenService, parse_expiry
 from keyops.domain.users import UserService
 from keyops.errors import KeyopsError
+from keyops.secrets import Keyring, load_keyring
 from keyops.storage.db import Database
 from keyops.storage.migrate import upgrade_to_head
 from keyops.storage.models.base import utcnow
@@ -310,6 +311,57 @@ def env_delete(name: str) -> None:
     out.print(f"deleted environment {name}")
 
 
+@env_app.command("node-token")
+def env_node_token(
+    name: str = typer.Argument(..., help="The environment."),
+    label: Annotated[str, typer.Option("--name", help="A name for the credential.")] = "gateway",
+) -> None:
+    """Create a credential for the environment's gateway nodes and print it once."""
+    from keyops.domain.gateway import GatewayService
+
+    async def work(session: AsyncSession, settings: Settings) -> str:
+        env = await EnvironmentService(session, known_targets=target_names(settings)).get(name)
+        keyring = _keyring(settings)
+        service = GatewayService(
+            session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds
+        )
+        token, _record = await service.create_credential(env, label)
+        return token
+
+    print(_run(work))
+    err.print("This credential is shown only once. Give it to the environment's gateway nodes.")
+
+
+@env_app.command("set-tls")
+def env_set_tls(
+    name: str = typer.Argument(..., help="The environment."),
+    project: Annotated[str | None, typer.Option(help="Project of the keystore.")] = None,
+    keystore: Annotated[str | None, typer.Option(help="Keystore name.")] = None,
+    alias: Annotated[str | None, typer.Option(help="Private key entry alias.")] = None,
+    clear: Annotated[bool, typer.Option(help="Serve no TLS identity.")] = False,
+) -> None:
+    """Choose the keystore entry the environment's gateway nodes serve TLS with."""
+    from keyops.domain.gateway import set_tls_identity
+
+    async def work(session: AsyncSession, settings: Settings) -> None:
+        env = await EnvironmentService(session, known_targets=target_names(settings)).get(name)
+        if clear:
+            await set_tls_identity(session, env, None, None, None)
+        else:
+            await set_tls_identity(session, env, project, keystore, alias)
+
+    _run(work)
+    out.print(f"TLS identity of {name} set; its gateway nodes pick it up on their next sync")
+
+
+def _keyring(settings: Settings) -> Keyring:
+    return load_keyring(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        settings.data_dir,
+        settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None,
+    )
+
+
 # --- tokens --------------------------------------------------------------------------
 
 
@@ -389,17 +441,24 @@ def rotate_master_key() -> None:
     on every keyops process before restarting them.
     """
     from keyops.crypto.envelope import encode_master_key, key_id, new_master_key
-    from keyops.domain.masterkey import check_master_key, rotate
+    from keyops.domain.masterkey import MasterKeyMismatch, check_master_key, rotate
     from keyops.secrets import MASTER_KEY_FILE, load_keyring, write_key_file
 
     settings = Settings()
-    from_env = settings.master_key is not None
-    old = load_keyring(
-        settings.master_key.get_secret_value() if settings.master_key else None,
-        settings.data_dir,
-        settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None,
-        create=False,
-    )
+    # As for the server (keyring_of): an empty KEYOPS_MASTER_KEY means the key file.
+    from_env = bool(settings.master_key)
+    try:
+        old = load_keyring(
+            settings.master_key.get_secret_value() if settings.master_key else None,
+            settings.data_dir,
+            settings.previous_master_keys.get_secret_value()
+            if settings.previous_master_keys
+            else None,
+            create=False,
+        )
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     new_key = new_master_key()
     key_file = settings.data_dir / MASTER_KEY_FILE
     staged = key_file.with_name(MASTER_KEY_FILE + ".new")
@@ -413,7 +472,13 @@ def rotate_master_key() -> None:
         report = await rotate(session, old, new_key)
         return report.old_key_id, report.new_key_id, report.values
 
-    old_id, new_id, count = _run(work)
+    try:
+        old_id, new_id, count = _run(work)
+    except MasterKeyMismatch as exc:
+        # Nothing was re-sealed: the staged key would only mislead.
+        staged.unlink(missing_ok=True)
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     if from_env:
         print(encode_master_key(new_key))
         err.print(

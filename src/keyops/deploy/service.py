@@ -66,12 +66,15 @@ class Deployer:
 
     async def _apply_one(self, change: EnvironmentChange, *, undeploy: bool) -> EnvironmentResult:
         env = change.environment
-        timeout = self.settings.deploy_timeout_seconds
+        # Targets wait up to the deploy timeout for their environment themselves; the
+        # margin here only catches a target that never returns.
+        timeout = self.settings.deploy_timeout_seconds + 2.0
+        detail: str | None = None
         # An environment a change only takes something out of (one dropped from an
         # update's environmentList) is undeployed, whatever the operation is called.
         removing = undeploy or (bool(change.undeploy) and not change.deploy)
         try:
-            await asyncio.wait_for(self.target(env.target).apply(change), timeout)
+            detail = await asyncio.wait_for(self.target(env.target).apply(change), timeout)
         except TimeoutError:
             reason = f"no answer within {timeout:g} s"
         except Exception as exc:
@@ -79,9 +82,7 @@ class Deployer:
             log.warning("deployment to %s failed: %s", env.name, type(exc).__name__)
         else:
             done = "Undeployed successfully" if removing else "Deployed successfully"
-            if change.deploy and change.undeploy and not undeploy:
-                done = "Deployed successfully (and removed what left this environment)"
-            return EnvironmentResult(env.name, True, done)
+            return EnvironmentResult(env.name, True, f"{done}; {detail}" if detail else done)
         what = "Undeployment" if removing else "Deployment"
         return EnvironmentResult(
             env.name,

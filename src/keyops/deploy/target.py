@@ -87,11 +87,12 @@ class DeploymentError(Exception):
 class Target(Protocol):
     """A kind of environment that can receive changes.
 
-    ``apply`` either applies the whole change or raises; a target never reports
+    ``apply`` either applies the whole change and returns what to tell the caller
+    (None for the plain "Deployed successfully"), or raises; a target never reports
     success for a change it did not apply.
     """
 
-    async def apply(self, change: EnvironmentChange) -> None: ...
+    async def apply(self, change: EnvironmentChange) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)

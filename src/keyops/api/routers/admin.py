@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyops.api.deps import AdminPrincipal, SessionDep, SettingsDep
+from pydantic import Field
+
+from keyops.api.deps import (
+    AdminDeployer,
+    AdminPrincipal,
+    DeployerDep,
+    KeyringDep,
+    SessionDep,
+    SettingsDep,
+)
 from keyops.api.responses import result, result_list
 from keyops.api.routing import SlashAgnosticRouter
-from keyops.api.schemas.common import SuccessRead
+from keyops.api.schemas.common import CamelModel, SuccessRead
 from keyops.api.schemas.environments import EnvironmentAdminRead, EnvironmentCreate, EnvironmentRead
 from keyops.api.schemas.projects import MemberCreate, ProjectCreate, ProjectRead
 from keyops.api.schemas.users import (
@@ -23,13 +32,15 @@ from keyops.api.schemas.users import (
     UserUpdate,
 )
 from keyops.deploy.registry import target_names
+from keyops.deploy.target import EnvironmentChange, EnvironmentRef
 from keyops.domain.environments import EnvironmentService
+from keyops.domain.gateway import GatewayService, set_tls_identity
 from keyops.domain.projects import ProjectService
 from keyops.domain.roles import Role
 from keyops.domain.tokens import TokenService, parse_expiry
 from keyops.domain.users import UserService
 from keyops.errors import BadRequest
-from keyops.storage.models import AccessToken, Environment, User
+from keyops.storage.models import AccessToken, Environment, GatewayCredential, User
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.projects import ProjectRepository
 
@@ -265,3 +276,104 @@ async def delete_environment(
 ) -> SuccessRead:
     await EnvironmentService(session, known_targets=target_names(settings)).delete(environmentName)
     return SuccessRead()
+
+
+# --- gateway nodes -------------------------------------------------------------------
+
+
+class NodeTokenCreate(CamelModel):
+    name: str = Field(max_length=100)
+
+
+class TlsIdentityBody(CamelModel):
+    project_name: str | None = Field(default=None, max_length=100)
+    key_store_name: str | None = Field(default=None, max_length=200)
+    alias_name: str | None = Field(default=None, max_length=200)
+
+
+def _credential(record: GatewayCredential) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "createdAt": record.created_at.isoformat(),
+        "revokedAt": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
+
+
+def _gateway(session: SessionDep, keyring: KeyringDep, settings: SettingsDep) -> GatewayService:
+    return GatewayService(session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds)
+
+
+@router.post(
+    "/environments/{environmentName}/node-tokens/",
+    summary="Create a gateway node credential for an environment",
+)
+async def create_node_token(
+    environmentName: str,
+    body: NodeTokenCreate,
+    _: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+) -> dict[str, Any]:
+    env = await EnvironmentService(session, known_targets=target_names(settings)).get(
+        environmentName
+    )
+    token, record = await _gateway(session, keyring, settings).create_credential(env, body.name)
+    return result({**_credential(record), "token": token})
+
+
+@router.get(
+    "/environments/{environmentName}/node-tokens/",
+    summary="List an environment's gateway node credentials",
+)
+async def list_node_tokens(
+    environmentName: str,
+    _: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+) -> dict[str, Any]:
+    env = await EnvironmentService(session, known_targets=target_names(settings)).get(
+        environmentName
+    )
+    return result_list(
+        _credential(c) for c in await _gateway(session, keyring, settings).credentials(env)
+    )
+
+
+@router.delete("/node-tokens/{credentialId}/", summary="Revoke a gateway node credential")
+async def revoke_node_token(
+    credentialId: int,
+    _: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+) -> dict[str, Any]:
+    record = await _gateway(session, keyring, settings).revoke_credential(credentialId)
+    return result(_credential(record))
+
+
+@router.put(
+    "/environments/{environmentName}/tls-identity/",
+    summary="Choose the keystore entry gateway nodes serve TLS with",
+)
+async def put_tls_identity(
+    environmentName: str,
+    body: TlsIdentityBody,
+    _: AdminDeployer,
+    session: SessionDep,
+    settings: SettingsDep,
+    deployer: DeployerDep,
+) -> dict[str, Any]:
+    env = await EnvironmentService(session, known_targets=target_names(settings)).get(
+        environmentName
+    )
+    await set_tls_identity(session, env, body.project_name, body.key_store_name, body.alias_name)
+    revision = env.settings_revision
+    ref = EnvironmentRef(env.id, env.name, env.target)
+    await session.commit()
+    # Nothing to record, but the nodes must pick the new identity up: wait for them.
+    outcome = await deployer.roll_out([EnvironmentChange(ref, revision)])
+    return {"success": True, "deploymentResult": outcome.as_contract()}

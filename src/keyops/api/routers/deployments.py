@@ -17,6 +17,7 @@ from keyops.api.routing import SlashAgnosticRouter
 from keyops.deploy.service import commit_and_roll_out
 from keyops.domain.deployments import deployed, republish_plan
 from keyops.domain.environments import PublishStatus
+from keyops.domain.gateway import GatewayService
 from keyops.storage.repositories.environments import EnvironmentRepository
 
 router = SlashAgnosticRouter(prefix="/apiops/environments", tags=["deployments"])
@@ -84,3 +85,37 @@ async def republish(
         async with deployer.db.transaction() as fresh:
             await EnvironmentRepository(fresh).set_status([env.id], PublishStatus.PUBLISHED)
     return {"success": True, "deploymentResult": result.as_contract()}
+
+
+@router.get("/{environmentName}/nodes/", summary="Gateway nodes of an environment (admin)")
+async def environment_nodes(
+    environmentName: str,
+    _: AdminPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+) -> dict[str, Any]:
+    env = await environment_service(session, settings).get(environmentName)
+    service = GatewayService(session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds)
+    latest = await service.revision(env)
+    rows = [
+        {
+            "name": n.name,
+            "appliedRevision": n.applied_revision,
+            "upToDate": n.applied_revision >= latest,
+            "connected": n.connected,
+            "lastContact": n.last_seen.isoformat(),
+            "listen": n.listen,
+            "fingerprints": n.fingerprints,
+            "lastError": n.last_error,
+        }
+        for n in await service.nodes(env)
+    ]
+    return {
+        "success": True,
+        "environmentName": env.name,
+        "status": env.status,
+        "latestRevision": latest,
+        "resultList": rows,
+        "resultCount": len(rows),
+    }

@@ -1,17 +1,19 @@
-"""The in-process target: the environment's material is recorded in the database."""
+"""The built-in target: the environment's state is recorded in the database, where the
+environment's gateway nodes pick it up; a deployment then waits for them to apply it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from keyops.deploy.target import EnvironmentChange, TargetContext
+from keyops.deploy.target import DeploymentError, EnvironmentChange, TargetContext
 from keyops.secrets import Purpose
 from keyops.storage.models import DeployedArtifact
 from keyops.storage.models.base import utcnow
+from keyops.storage.repositories.gateway import connected_nodes
+from keyops.storage.upsert import upsert
 
 _KEY = ["environment_id", "kind", "project", "name"]
 
@@ -22,8 +24,10 @@ class LocalTarget:
     def __init__(self, context: TargetContext) -> None:
         self.db = context.db
         self.keyring = context.keyring
+        self.ack_timeout = context.settings.deploy_timeout_seconds
+        self.node_ttl = timedelta(seconds=context.settings.gateway_node_ttl_seconds)
 
-    async def apply(self, change: EnvironmentChange) -> None:
+    async def apply(self, change: EnvironmentChange) -> str | None:
         env_id = change.environment.id
         now = utcnow()
         rows: list[dict[str, Any]] = [
@@ -64,17 +68,39 @@ class LocalTarget:
         ]
         async with self.db.transaction() as session:
             for row in rows:
-                await self._upsert(session, row)
+                # Idempotent and order-proof: an equal revision re-applies, an older one
+                # is void, so late deployments never overwrite newer state.
+                await upsert(
+                    session,
+                    DeployedArtifact,
+                    row,
+                    _KEY,
+                    where=lambda excluded: DeployedArtifact.revision <= excluded.revision,
+                )
+        return await self._await_nodes(change)
 
-    async def _upsert(self, session: AsyncSession, row: dict[str, Any]) -> None:
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(DeployedArtifact).values(**row)
-        updated = {k: stmt.excluded[k] for k in row if k not in _KEY}
-        stmt = stmt.on_conflict_do_update(
-            index_elements=_KEY,
-            set_=updated,
-            # Idempotent and order-proof: an equal revision re-applies, an older one is void.
-            where=DeployedArtifact.revision <= stmt.excluded.revision,
-        )
-        await session.execute(stmt)
+    async def _await_nodes(self, change: EnvironmentChange) -> str | None:
+        """Wait until every connected gateway node has applied the change's revision."""
+        env_id, revision = change.environment.id, change.revision
+        async with self.db.transaction() as session:
+            expected = {
+                n.name for n in await connected_nodes(session, env_id, utcnow() - self.node_ttl)
+            }
+        if not expected:
+            return "no gateway node is connected to this environment"
+        deadline = time.monotonic() + self.ack_timeout
+        while True:
+            async with self.db.transaction() as session:
+                nodes = await connected_nodes(session, env_id, utcnow() - self.node_ttl)
+            # A node that said goodbye meanwhile is no longer waited for.
+            current = {n.name: n for n in nodes if n.name in expected}
+            behind = sorted(name for name, n in current.items() if n.applied_revision < revision)
+            if not behind:
+                return f"{len(current)} of {len(current)} gateway node(s) applied it"
+            if time.monotonic() >= deadline:
+                applied = len(current) - len(behind)
+                raise DeploymentError(
+                    f"{applied} of {len(current)} gateway node(s) applied revision {revision}"
+                    f" within {self.ack_timeout:g} s; not applied: {', '.join(behind)}"
+                )
+            await asyncio.sleep(0.1)

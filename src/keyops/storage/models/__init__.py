@@ -9,6 +9,7 @@ from keyops.storage.models.deployments import (
     RevisionCounter,
 )
 from keyops.storage.models.environments import Environment, EnvironmentProject
+from keyops.storage.models.gateway import GatewayCredential, GatewayNode
 from keyops.storage.models.jwks import Jwk
 from keyops.storage.models.keys import CryptoKey, CryptoKeyEnvironment
 from keyops.storage.models.keystores import Keystore, KeystoreEnvironment
@@ -27,6 +28,8 @@ __all__ = [
     "DeploymentAttempt",
     "Environment",
     "EnvironmentProject",
+    "GatewayCredential",
+    "GatewayNode",
     "Jwk",
     "Keystore",
     "KeystoreEnvironment",

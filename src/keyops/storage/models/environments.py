@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyops.storage.models.base import Base, UTCDateTime, utcnow
@@ -21,6 +21,12 @@ class Environment(Base):
     access_url: Mapped[str] = mapped_column(String(2048), default="")
     # Which deployment target kind receives this environment's material.
     target: Mapped[str] = mapped_column(String(64), default="local")
+    # The keystore entry gateway nodes present as their TLS server identity.
+    tls_project: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tls_keystore: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tls_alias: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The change revision of the last settings change nodes must pick up.
+    settings_revision: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

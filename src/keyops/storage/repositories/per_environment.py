@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from keyops.storage.models import Environment
 
@@ -28,35 +28,39 @@ class PerEnvironmentRepository(Generic[P, C]):
         self.session = session
 
     async def get(self, project_id: int, name: str, *, for_update: bool = False) -> P | None:
-        stmt = (
-            select(self.parent)
-            .where(self.parent.project_id == project_id, self.parent.name == name)
-            .options(selectinload(self.parent.environments))
+        stmt = select(self.parent).where(
+            self.parent.project_id == project_id, self.parent.name == name
         )
         if for_update:
             # Serialises concurrent writers of one resource on PostgreSQL; SQLite
-            # transactions already hold the database write lock from their start.
-            stmt = stmt.with_for_update()
-        result: P | None = await self.session.scalar(stmt)
-        return result
+            # transactions already hold the database write lock from their start. The
+            # lock keeps other writers out, so the rows may be loaded in a second query
+            # (FOR UPDATE can not lock the nullable side of the outer join below).
+            stmt = stmt.options(selectinload(self.parent.environments)).with_for_update()
+            result: P | None = await self.session.scalar(stmt)
+            return result
+        return (await self.session.scalars(self._with_rows(stmt))).unique().first()
 
     async def get_by_id(self, resource_id: int) -> P | None:
-        stmt = (
-            select(self.parent)
-            .where(self.parent.id == resource_id)
-            .options(selectinload(self.parent.environments))
-        )
-        result: P | None = await self.session.scalar(stmt)
-        return result
+        stmt = self._with_rows(select(self.parent).where(self.parent.id == resource_id))
+        return (await self.session.scalars(stmt)).unique().first()
 
     async def list_for_project(self, project_id: int) -> Sequence[P]:
-        stmt = (
+        stmt = self._with_rows(
             select(self.parent)
             .where(self.parent.project_id == project_id)
-            .options(selectinload(self.parent.environments))
             .order_by(self.parent.name)
         )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.session.scalars(stmt)).unique().all()
+
+    def _with_rows(self, stmt: Any) -> Any:
+        """Load the resource and its rows in one statement, hence from one snapshot.
+
+        PostgreSQL's READ COMMITTED takes a snapshot per statement: loading the rows in
+        a second query could pair them with the description of the version before a
+        concurrent update committed, a state that never existed.
+        """
+        return stmt.options(joinedload(self.parent.environments))
 
     async def add(self, resource: P) -> P:
         self.session.add(resource)

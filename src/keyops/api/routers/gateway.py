@@ -1,0 +1,105 @@
+"""The gateway node protocol: long-poll sync, acknowledgements, goodbye.
+
+Nodes authenticate with a per-environment node credential, not a user token. Each
+check runs in its own short transaction, so a waiting node holds no database lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from fastapi.responses import Response
+from pydantic import Field
+
+from keyops.api.deps import DatabaseDep, KeyringDep, SettingsDep, bearer_token
+from keyops.api.responses import ContractJSONResponse
+from keyops.api.routing import SlashAgnosticRouter
+from keyops.api.schemas.common import CamelModel
+from keyops.config import Settings
+from keyops.domain.gateway import GatewayService
+from keyops.secrets import Keyring
+from keyops.storage.db import Database
+from keyops.storage.models import Environment
+
+router = SlashAgnosticRouter(prefix="/apiops/gateway", tags=["gateway"])
+POLL_INTERVAL = 0.25
+
+
+class AckBody(CamelModel):
+    node: str = Field(max_length=200)
+    revision: int = Field(ge=0)
+    listen: str = Field(default="", max_length=300)
+    fingerprints: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = Field(default=None, max_length=2000)
+
+
+def _service(session: Any, keyring: Keyring, settings: Settings) -> GatewayService:
+    return GatewayService(session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds)
+
+
+async def _environment(
+    db: Database, request: Request, keyring: Keyring, settings: Settings
+) -> Environment:
+    token = bearer_token(request)
+    async with db.transaction() as session:
+        return await _service(session, keyring, settings).authenticate(token)
+
+
+@router.get("/sync/", summary="Long-poll for the environment's snapshot (gateway nodes)")
+async def sync(
+    request: Request,
+    db: DatabaseDep,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+    node: Annotated[str, Query(max_length=200)],
+    since: Annotated[int, Query(ge=0)] = 0,
+    wait: Annotated[float, Query(ge=0, le=120)] = 20.0,
+) -> Response:
+    env = await _environment(db, request, keyring, settings)
+    deadline = time.monotonic() + min(wait, settings.gateway_poll_seconds)
+    while True:
+        async with db.transaction() as session:
+            service = _service(session, keyring, settings)
+            await service.touch(env, node)
+            fresh = await session.get(Environment, env.id)
+            assert fresh is not None
+            if await service.revision(fresh) > since:
+                return ContractJSONResponse(await service.snapshot(fresh))
+        if time.monotonic() >= deadline or await request.is_disconnected():
+            return Response(status_code=204)
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+@router.delete("/sync/", summary="A node going away (gateway nodes)")
+async def goodbye(
+    request: Request,
+    db: DatabaseDep,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+    node: Annotated[str, Query(max_length=200)],
+) -> dict[str, Any]:
+    env = await _environment(db, request, keyring, settings)
+    async with db.transaction() as session:
+        await _service(session, keyring, settings).disconnect(env, node)
+    return {"success": True}
+
+
+@router.post("/ack/", summary="A node reports the revision it applied (gateway nodes)")
+async def ack(
+    body: AckBody,
+    request: Request,
+    db: DatabaseDep,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    env = await _environment(db, request, keyring, settings)
+    async with db.transaction() as session:
+        fresh = await session.get(Environment, env.id)
+        assert fresh is not None
+        await _service(session, keyring, settings).ack(
+            fresh, body.node, body.revision, body.listen, body.fingerprints, body.error
+        )
+    return {"success": True}

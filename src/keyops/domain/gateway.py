@@ -1,0 +1,286 @@
+"""Gateway nodes: their credentials, what they sync, what they report back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.domain.environments import PublishStatus
+from keyops.errors import BadRequest, NotFound, Unauthorized
+from keyops.secrets import Keyring, Purpose
+from keyops.storage.models import (
+    DeployedArtifact,
+    Environment,
+    GatewayCredential,
+    GatewayNode,
+)
+from keyops.storage.models.base import utcnow
+from keyops.storage.repositories.gateway import connected_nodes
+from keyops.storage.upsert import upsert
+
+NODE_TOKEN_PREFIX = "kgw_"  # noqa: S105 - a marker, not a secret
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    name: str
+    applied_revision: int
+    last_seen: Any
+    connected: bool
+    listen: str
+    fingerprints: dict[str, Any]
+    last_error: str | None
+
+
+class GatewayService:
+    def __init__(self, session: AsyncSession, keyring: Keyring, *, node_ttl_seconds: float) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.node_ttl = timedelta(seconds=node_ttl_seconds)
+
+    # --- credentials -----------------------------------------------------------------
+
+    async def create_credential(self, env: Environment, name: str) -> tuple[str, GatewayCredential]:
+        """A new node credential for the environment; the clear token is only returned."""
+        if not name or not name.strip():
+            raise BadRequest("Credential name can not be empty!")
+        token = NODE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = GatewayCredential(
+            environment_id=env.id,
+            name=name.strip(),
+            token_hash=_hash(token),
+            prefix=token[: len(NODE_TOKEN_PREFIX) + 6],
+        )
+        self.session.add(record)
+        await self.session.flush()
+        return token, record
+
+    async def credentials(self, env: Environment) -> Sequence[GatewayCredential]:
+        stmt = (
+            select(GatewayCredential)
+            .where(GatewayCredential.environment_id == env.id)
+            .order_by(GatewayCredential.id)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def revoke_credential(self, credential_id: int) -> GatewayCredential:
+        record = await self.session.get(GatewayCredential, credential_id)
+        if record is None:
+            raise NotFound(f"Node credential (id: {credential_id}) is not found!")
+        if record.revoked_at is None:
+            record.revoked_at = utcnow()
+        return record
+
+    async def authenticate(self, token: str) -> Environment:
+        """The environment a node credential belongs to; Unauthorized otherwise."""
+        digest = _hash(token)
+        record = await self.session.scalar(
+            select(GatewayCredential).where(GatewayCredential.token_hash == digest)
+        )
+        if record is None or not hmac.compare_digest(record.token_hash, digest):
+            raise Unauthorized("Invalid token")
+        if record.revoked_at is not None:
+            raise Unauthorized("Invalid token")
+        env = await self.session.get(Environment, record.environment_id)
+        if env is None:
+            raise Unauthorized("Invalid token")
+        return env
+
+    # --- what nodes receive ----------------------------------------------------------
+
+    async def revision(self, env: Environment) -> int:
+        """The environment's revision: its newest artifact change or settings change."""
+        newest = await self.session.scalar(
+            select(func.max(DeployedArtifact.revision)).where(
+                DeployedArtifact.environment_id == env.id
+            )
+        )
+        return max(int(newest or 0), env.settings_revision)
+
+    async def snapshot(self, env: Environment) -> dict[str, Any]:
+        """Everything the environment holds, secrets opened for the node (send over TLS)."""
+        rows = (
+            await self.session.scalars(
+                select(DeployedArtifact)
+                .where(DeployedArtifact.environment_id == env.id, DeployedArtifact.present)
+                .order_by(DeployedArtifact.kind, DeployedArtifact.project, DeployedArtifact.name)
+            )
+        ).all()
+        artifacts = []
+        for row in rows:
+            content = (
+                self.keyring.open(row.content, Purpose.DEPLOYED_CONTENT)
+                if row.sealed
+                else row.content
+            )
+            artifacts.append(
+                {
+                    "kind": row.kind,
+                    "projectName": row.project,
+                    "name": row.name,
+                    "alias": row.alias,
+                    "contentHash": row.content_hash,
+                    "content": base64.b64encode(content).decode("ascii"),
+                }
+            )
+        identity = None
+        if env.tls_project and env.tls_keystore and env.tls_alias:
+            identity = {
+                "projectName": env.tls_project,
+                "keyStoreName": env.tls_keystore,
+                "aliasName": env.tls_alias,
+            }
+        return {
+            "environment": env.name,
+            "revision": await self.revision(env),
+            "tlsIdentity": identity,
+            "artifacts": artifacts,
+        }
+
+    # --- what nodes report -----------------------------------------------------------
+
+    async def touch(self, env: Environment, node: str) -> None:
+        """Record that a node is connected (it is polling now)."""
+        await upsert(
+            self.session,
+            GatewayNode,
+            {
+                "environment_id": env.id,
+                "name": _node_name(node),
+                "last_seen": utcnow(),
+                "connected": True,
+            },
+            ["environment_id", "name"],
+        )
+
+    async def ack(
+        self,
+        env: Environment,
+        node: str,
+        revision: int,
+        listen: str,
+        fingerprints: dict[str, Any],
+        error: str | None,
+    ) -> None:
+        """Record what a node applied; an environment all of whose nodes caught up is
+        PUBLISHED again."""
+        await upsert(
+            self.session,
+            GatewayNode,
+            {
+                "environment_id": env.id,
+                "name": _node_name(node),
+                "last_seen": utcnow(),
+                "connected": True,
+                "applied_revision": max(0, int(revision)),
+                "listen": listen[:300],
+                "fingerprints_json": json.dumps(fingerprints)[:100_000],
+                "last_error": error[:2000] if error else None,
+            },
+            ["environment_id", "name"],
+        )
+        if env.status == PublishStatus.REPUBLISH_REQUIRED:
+            latest = await self.revision(env)
+            nodes = await self.connected(env)
+            if nodes and all(n.applied_revision >= latest and not n.last_error for n in nodes):
+                await self.session.execute(
+                    update(Environment)
+                    .where(Environment.id == env.id)
+                    .values(status=PublishStatus.PUBLISHED)
+                )
+
+    async def disconnect(self, env: Environment, node: str) -> None:
+        await self.session.execute(
+            update(GatewayNode)
+            .where(GatewayNode.environment_id == env.id, GatewayNode.name == _node_name(node))
+            .values(connected=False, last_seen=utcnow())
+        )
+
+    async def connected(self, env: Environment) -> list[GatewayNode]:
+        """Nodes that said hello and have been heard from within the node TTL."""
+        return await connected_nodes(self.session, env.id, utcnow() - self.node_ttl)
+
+    async def nodes(self, env: Environment) -> list[NodeView]:
+        since = utcnow() - self.node_ttl
+        stmt = (
+            select(GatewayNode)
+            .where(GatewayNode.environment_id == env.id)
+            .order_by(GatewayNode.name)
+        )
+        return [
+            NodeView(
+                name=n.name,
+                applied_revision=n.applied_revision,
+                last_seen=n.last_seen,
+                connected=n.connected and n.last_seen >= since,
+                listen=n.listen,
+                fingerprints=json.loads(n.fingerprints_json or "{}"),
+                last_error=n.last_error,
+            )
+            for n in (await self.session.scalars(stmt)).all()
+        ]
+
+
+def _node_name(node: str) -> str:
+    clean = (node or "").strip()
+    if not clean or len(clean) > 200:
+        raise BadRequest("node must be 1-200 characters!")
+    return clean
+
+
+async def set_tls_identity(
+    session: AsyncSession,
+    env: Environment,
+    project_name: str | None,
+    keystore_name: str | None,
+    alias: str | None,
+) -> None:
+    """Choose (or clear, with all None) the keystore entry nodes serve TLS with; it must
+    be a private-key entry of a keystore deployed to this environment."""
+    from keyops.storage.repositories.keystores import KeystoreRepository
+    from keyops.storage.repositories.projects import ProjectRepository
+    from keyops.storage.repositories.revisions import next_revision
+
+    if project_name is None and keystore_name is None and alias is None:
+        env.tls_project = env.tls_keystore = env.tls_alias = None
+    else:
+        if not (project_name and keystore_name and alias):
+            raise BadRequest("projectName, keyStoreName and aliasName are all required!")
+        project = await ProjectRepository(session).get_by_name(project_name)
+        keystore = (
+            await KeystoreRepository(session).get(project.id, keystore_name) if project else None
+        )
+        if keystore is None:
+            raise BadRequest(f"Keystore (name: {keystore_name}) is not found!")
+        row = next((r for r in keystore.environments if r.environment_id == env.id), None)
+        if row is None:
+            raise BadRequest(
+                f"Keystore (name: {keystore_name}) is not deployed to environment ({env.name})!"
+            )
+        entries = json.loads(row.entries_json)
+        entry = next((e for e in entries if e["alias"].lower() == alias.lower()), None)
+        if entry is None or entry["kind"] != "PRIVATE_KEY":
+            raise BadRequest(
+                f"Alias ({alias}) is not a private key entry of keystore (name: {keystore_name})!"
+            )
+        env.tls_project, env.tls_keystore, env.tls_alias = (
+            project_name,
+            keystore_name,
+            entry["alias"],
+        )
+    env.settings_revision = await next_revision(session)
+    await session.flush()

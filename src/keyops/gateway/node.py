@@ -1,0 +1,532 @@
+"""A gateway node: follow the manager's snapshots of one environment and serve them.
+
+The node long-polls ``GET {manager}/apiops/gateway/sync/`` and, for each snapshot it
+receives, builds the complete served state off the event loop (parse, check hashes,
+open the identity keystore, build the TLS context), saves it sealed to the data
+directory, then swaps it in with one assignment: a request or a new connection sees the
+old snapshot or the new one, never a mix. It then acknowledges the applied revision.
+A snapshot that can not be applied leaves the previous one in place and is acknowledged
+with the still-applied revision and the reason.
+
+Decisions:
+
+* ``since`` is the last revision the node has *seen*, applied or refused, so a refused
+  snapshot is not sent again until the manager has a newer one.
+* The node acknowledges again after every reconnect (and at start when it serves a
+  snapshot from disk), so the manager learns what a node serves without waiting for a
+  change. The ack goes before the next long poll, not after it.
+* Manager unreachable or answering 5xx: retry with exponential backoff capped at
+  ``Timing.backoff_max``; a refused credential (401/403) is logged as an error and retried
+  every ``Timing.unauthorized_retry`` seconds. Either way the node keeps serving.
+* The TLS listener binds at start even without a server identity, so a port conflict
+  fails the start; until a snapshot names an identity it closes connections at once and
+  the status endpoint reports ``tlsServing: false``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import ssl
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from keyops.crypto.x509 import format_instant
+from keyops.gateway.http import Request, Response, gateway_routes, json_response, serve_http
+from keyops.gateway.snapshot import AppliedState, SnapshotError, build_state, parse_snapshot
+from keyops.gateway.store import NodeStore, StoreError
+from keyops.gateway.tls import TlsListener, TlsPeer, server_context
+from keyops.secrets import Secret
+
+__all__ = [
+    "GatewayNode",
+    "HostPort",
+    "NodeConfig",
+    "Timing",
+    "default_node_name",
+    "parse_hostport",
+    "run_node",
+]
+
+log = logging.getLogger("keyops.gateway")
+
+SYNC_PATH = "/apiops/gateway/sync/"
+ACK_PATH = "/apiops/gateway/ack/"
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_hostport(text: str) -> HostPort:
+    """``host:port`` or ``[v6]:port``; raises ValueError."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return HostPort(host, int(port))
+
+
+def default_node_name(listen: HostPort) -> str:
+    return f"{socket.gethostname()}-{listen.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How long to wait for things; tests shorten these."""
+
+    poll_wait: int = 20
+    read_margin: float = 10.0
+    connect_timeout: float = 5.0
+    backoff_initial: float = 0.25
+    backoff_max: float = 5.0
+    unauthorized_retry: float = 30.0
+    request_timeout: float = 10.0
+    handshake_timeout: float = 10.0
+    goodbye_timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    environment: str
+    manager: str
+    token: Secret
+    listen: HostPort
+    status_listen: HostPort
+    data_dir: Path
+    name: str
+
+    @property
+    def manager_base(self) -> str:
+        return self.manager.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The applied state and the TLS context built from it, swapped in together."""
+
+    state: AppliedState
+    context: ssl.SSLContext | None
+    source: str  # "manager" or "disk"
+
+
+class _ManagerError(Exception):
+    """The manager could not be reached or gave an answer the node can not use."""
+
+
+class _Unauthorized(Exception):
+    """The manager refused the node credential."""
+
+
+def _prepare(body: bytes, environment: str) -> tuple[AppliedState, ssl.SSLContext | None]:
+    """Everything a snapshot needs before it can be swapped in (CPU work, off the loop)."""
+    try:
+        state = build_state(parse_snapshot(body), environment)
+        return state, server_context(state)
+    except SnapshotError:
+        raise
+    except Exception as exc:
+        # A parser bug must not stop the node. Its message may quote the input, so only
+        # the exception's type and where it was raised are logged.
+        log.debug("%s at\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        raise SnapshotError(f"unexpected {type(exc).__name__} while reading the snapshot") from None
+
+
+def _describe_refusal(response: httpx.Response, body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+        detail = f"{doc.get('error')}: {doc.get('error_description')}"
+    except (ValueError, AttributeError):
+        detail = "no details"
+    return f"the manager refused the node credential ({response.status_code}, {detail})"
+
+
+class GatewayNode:
+    """One gateway node; ``await run()`` serves until ``stop()``."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        timing: Timing | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.timing = timing or Timing()
+        self.store = NodeStore(config.data_dir)
+        self._transport = transport
+        self.served: Served | None = None
+        self.manager_reachable = False
+        self.last_sync_at: datetime | None = None
+        # The last revision received, applied or refused; None before the first one.
+        self._seen: int | None = None
+        self._apply_error: str | None = None
+        self._connection_error: str | None = None
+        self._ack_pending = False
+        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener = TlsListener(
+            config.listen.host,
+            config.listen.port,
+            self._current_context,
+            self._serve_tls,
+            handshake_timeout=self.timing.handshake_timeout,
+        )
+        self._status_server: asyncio.Server | None = None
+        self._status_connections: set[asyncio.Task[None]] = set()
+        self.started = asyncio.Event()
+
+    # --- what is served ---------------------------------------------------------------
+
+    def _current_context(self) -> ssl.SSLContext | None:
+        served = self.served
+        return served.context if served is not None else None
+
+    def _current_state(self) -> AppliedState | None:
+        served = self.served
+        return served.state if served is not None else None
+
+    async def _serve_tls(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: TlsPeer
+    ) -> None:
+        await serve_http(reader, writer, gateway_routes(self._current_state, peer))
+
+    @property
+    def listen_address(self) -> HostPort:
+        host, port = self._listener.address
+        return HostPort(host, port)
+
+    @property
+    def status_address(self) -> HostPort:
+        assert self._status_server is not None, "not started"
+        host, port = self._status_server.sockets[0].getsockname()[:2]
+        return HostPort(str(host), int(port))
+
+    def fingerprints(self) -> dict[str, Any]:
+        state = self._current_state()
+        if state is None:
+            return {"serverCertificateSha256": None, "truststoreSha256": [], "jwkKids": []}
+        return state.fingerprints()
+
+    def status(self) -> dict[str, Any]:
+        """The status document (``GET /status``)."""
+        state = self._current_state()
+        return {
+            "environment": self.config.environment,
+            "node": self.config.name,
+            "appliedRevision": state.revision if state is not None else None,
+            "lastSyncAt": format_instant(self.last_sync_at) if self.last_sync_at else None,
+            "managerReachable": self.manager_reachable,
+            "listen": str(self.listen_address),
+            "tlsServing": self._current_context() is not None,
+            "source": self.served.source if self.served is not None else None,
+            "lastError": self._connection_error or self._apply_error,
+            "fingerprints": self.fingerprints(),
+        }
+
+    def _status_handler(self, request: Request) -> Response:
+        if request.path != "/status":
+            return Response(404, b"not found")
+        if request.method not in ("GET", "HEAD"):
+            return Response(405, b"", headers=(("Allow", "GET, HEAD"),))
+        body = json.dumps(self.status()).encode("utf-8")
+        return json_response(200, body, ("Cache-Control", "no-store"))
+
+    async def _status_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._status_connections.add(task)
+        try:
+            await serve_http(reader, writer, self._status_handler)
+        finally:
+            self._status_connections.discard(task)
+            writer.close()
+
+    # --- applying ---------------------------------------------------------------------
+
+    async def _load_from_disk(self) -> None:
+        try:
+            stored = await asyncio.to_thread(self.store.load)
+        except (StoreError, OSError) as exc:
+            log.error("the saved snapshot can not be used, waiting for the manager: %s", exc)
+            return
+        if stored is None:
+            log.info("no saved snapshot in %s, waiting for the manager", self.config.data_dir)
+            return
+        try:
+            state, context = await asyncio.to_thread(_prepare, stored.data, self.config.environment)
+        except SnapshotError as exc:
+            log.error("the saved snapshot can not be applied, waiting for the manager: %s", exc)
+            return
+        self.served = Served(state, context, "disk")
+        self._seen = state.revision
+        self._ack_pending = True
+        log.info(
+            "serving revision %d of %s from disk (saved %s)",
+            state.revision,
+            state.environment,
+            stored.saved_at,
+        )
+
+    async def _receive(self, body: bytes) -> bool:
+        """Apply a snapshot from the manager; False when it could not even be read."""
+        self._ack_pending = True
+        try:
+            state, context = await asyncio.to_thread(_prepare, body, self.config.environment)
+        except SnapshotError as exc:
+            revision = _revision_of(body)
+            self._apply_error = f"revision {revision} not applied: {exc}"
+            log.error("%s; still serving revision %s", self._apply_error, self._applied_revision)
+            if revision is None:
+                return False
+            self._seen = revision
+            return True
+        try:
+            await asyncio.to_thread(self.store.save, state.environment, state.revision, body)
+            self._apply_error = None
+        except OSError as exc:
+            # Serving the new material is still right; only a restart without the manager
+            # would fall back to an older revision.
+            self._apply_error = f"revision {state.revision} applied but not saved: {exc}"
+            log.error("%s", self._apply_error)
+        self.served = Served(state, context, "manager")
+        self._seen = state.revision
+        identity = state.identity
+        log.info(
+            "applied revision %d: identity %s, %d trusted certificate(s), %d JWK(s)",
+            state.revision,
+            f"{identity.source} sha256={identity.certificate_sha256}" if identity else "none",
+            len(state.truststore),
+            len(state.jwk_kids),
+        )
+        return True
+
+    @property
+    def _applied_revision(self) -> int:
+        state = self._current_state()
+        return state.revision if state is not None else 0
+
+    # --- talking to the manager -------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        timing = self.timing
+        return httpx.AsyncClient(
+            transport=self._transport,
+            headers={
+                "Authorization": f"Bearer {self.config.token.reveal().decode('utf-8')}",
+                "User-Agent": "keyops-gateway",
+            },
+            timeout=httpx.Timeout(
+                timing.poll_wait + timing.read_margin, connect=timing.connect_timeout
+            ),
+        )
+
+    def _mark_synced(self) -> None:
+        if not self.manager_reachable:
+            log.info("connected to the manager at %s", self.config.manager_base)
+            # Tell the manager what this node serves right away, not at the next change.
+            if self.served is not None:
+                self._ack_pending = True
+        self.manager_reachable = True
+        self._connection_error = None
+        self.last_sync_at = datetime.now(UTC)
+
+    def _mark_unreachable(self, reason: str) -> None:
+        if self.manager_reachable or self._connection_error is None:
+            log.warning(
+                "manager unreachable (%s); serving revision %s until it is back",
+                reason,
+                self._applied_revision or "none",
+            )
+        self.manager_reachable = False
+        self._connection_error = f"manager unreachable: {reason}"
+
+    async def _ack(self, client: httpx.AsyncClient) -> None:
+        payload = {
+            "node": self.config.name,
+            "revision": self._applied_revision,
+            "listen": str(self.listen_address),
+            "fingerprints": self.fingerprints(),
+            "error": self._apply_error,
+        }
+        response = await client.post(
+            self.config.manager_base + ACK_PATH, json=payload, timeout=self.timing.request_timeout
+        )
+        if response.status_code in (401, 403):
+            raise _Unauthorized(_describe_refusal(response, response.content))
+        if response.status_code >= 500:
+            raise _ManagerError(f"ack answered {response.status_code}")
+        if response.status_code >= 300:
+            log.warning("the manager did not take the ack (%d)", response.status_code)
+        self._ack_pending = False
+
+    async def _poll(self, client: httpx.AsyncClient) -> bool:
+        """One long poll; False when the answer was of no use and the loop should back off."""
+        params = {
+            "since": str(self._seen or 0),
+            "wait": str(self.timing.poll_wait),
+            "node": self.config.name,
+        }
+        async with client.stream("GET", self.config.manager_base + SYNC_PATH, params=params) as r:
+            if r.status_code in (401, 403):
+                raise _Unauthorized(_describe_refusal(r, await _read(r, 64 * 1024)))
+            if r.status_code == 204:
+                self._mark_synced()
+                return True
+            if r.status_code != 200:
+                raise _ManagerError(f"sync answered {r.status_code}")
+            body = await _read(r, MAX_SNAPSHOT_BYTES)
+        self._mark_synced()
+        previous = self._seen
+        usable = await self._receive(body)
+        # The same revision again (or no readable revision) means the manager would answer
+        # the next poll at once with the same thing: back off instead of spinning.
+        return usable and (previous is None or self._seen != previous)
+
+    async def _sync_loop(self) -> None:
+        timing = self.timing
+        backoff = timing.backoff_initial
+        refused: str | None = None
+        async with self._client() as client:
+            while True:
+                try:
+                    if self._ack_pending:
+                        await self._ack(client)
+                    useful = await self._poll(client)
+                except _Unauthorized as exc:
+                    if str(exc) != refused:
+                        log.error("%s; retrying every %ss", exc, timing.unauthorized_retry)
+                    refused = str(exc)
+                    self.manager_reachable = True
+                    self._connection_error = str(exc)
+                    await asyncio.sleep(timing.unauthorized_retry)
+                    continue
+                except (httpx.HTTPError, _ManagerError) as exc:
+                    self._mark_unreachable(str(exc) or type(exc).__name__)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, timing.backoff_max)
+                    continue
+                except Exception as exc:
+                    # Whatever happens, the node must keep following the manager.
+                    log.error("sync failed unexpectedly (%s); retrying", type(exc).__name__)
+                    log.debug("at\n%s", "".join(traceback.format_tb(exc.__traceback__)))
+                    await asyncio.sleep(timing.backoff_max)
+                    continue
+                refused = None
+                if useful:
+                    backoff = timing.backoff_initial
+                else:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, timing.backoff_max)
+
+    async def _goodbye(self) -> None:
+        """Tell the manager this node is going away (best effort)."""
+        try:
+            async with self._client() as client:
+                await client.delete(
+                    self.config.manager_base + SYNC_PATH,
+                    params={"node": self.config.name},
+                    timeout=self.timing.goodbye_timeout,
+                )
+        except httpx.HTTPError as exc:
+            log.info("could not tell the manager goodbye: %s", exc)
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask ``run()`` to finish (call from the node's event loop)."""
+        self._stop.set()
+
+    def stop_threadsafe(self) -> None:
+        """``stop()`` from another thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def run(self) -> None:
+        """Serve until ``stop()``; then say goodbye to the manager and close."""
+        self._loop = asyncio.get_running_loop()
+        await self._load_from_disk()
+        await self._listener.start()
+        try:
+            self._status_server = await asyncio.start_server(
+                self._status_connection,
+                self.config.status_listen.host,
+                self.config.status_listen.port,
+            )
+        except OSError:
+            await self._listener.close()
+            raise
+        log.info(
+            "node %s of %s: TLS on %s, status on http://%s/status, manager %s",
+            self.config.name,
+            self.config.environment,
+            self.listen_address,
+            self.status_address,
+            self.config.manager_base,
+        )
+        if self._current_context() is None:
+            log.info("no TLS server identity yet: the listener closes connections")
+        self.started.set()
+        sync = asyncio.create_task(self._sync_loop(), name="keyops-gateway-sync")
+        try:
+            await self._stop.wait()
+        finally:
+            sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync
+            await self._goodbye()
+            self._status_server.close()
+            for task in list(self._status_connections):
+                task.cancel()
+            await self._listener.close()
+            log.info("node %s stopped", self.config.name)
+
+
+def _revision_of(body: bytes) -> int | None:
+    try:
+        revision = json.loads(body).get("revision")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else None
+
+
+async def _read(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise _ManagerError(f"answer larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _main(config: NodeConfig, timing: Timing | None) -> None:
+    node = GatewayNode(config, timing)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.stop)
+    await node.run()
+
+
+def run_node(config: NodeConfig, timing: Timing | None = None) -> None:
+    """Run a node until SIGTERM or SIGINT."""
+    asyncio.run(_main(config, timing))

@@ -1,0 +1,36 @@
+"""INSERT ... ON CONFLICT DO UPDATE on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def upsert(
+    session: AsyncSession,
+    model: type[Any],
+    values: dict[str, Any],
+    key: Sequence[str],
+    *,
+    where: Any = None,
+) -> None:
+    """Insert the row, or update its non-key columns if ``key`` already exists.
+
+    ``where`` is called with the statement's ``excluded`` row and may return a
+    condition that must hold for the update to happen.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(model).values(**values)
+    condition: ColumnElement[bool] | None = where(stmt.excluded) if where is not None else None
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={k: stmt.excluded[k] for k in values if k not in key},
+        where=condition,
+    )
+    await session.execute(stmt)
