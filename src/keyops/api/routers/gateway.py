@@ -55,7 +55,7 @@ async def sync(
     keyring: KeyringDep,
     settings: SettingsDep,
     node: Annotated[str, Query(max_length=200)],
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=-1)] = -1,
     wait: Annotated[float, Query(ge=0, le=120)] = 20.0,
 ) -> Response:
     env = await _environment(db, request, keyring, settings)
@@ -66,7 +66,9 @@ async def sync(
             await service.touch(env, node)
             fresh = await session.get(Environment, env.id)
             assert fresh is not None
-            if await service.revision(fresh) > since:
+            # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot
+            # at once, even of an environment still at revision 0.
+            if since < 0 or await service.revision(fresh) > since:
                 return ContractJSONResponse(await service.snapshot(fresh))
         if time.monotonic() >= deadline or await request.is_disconnected():
             return Response(status_code=204)
