@@ -319,7 +319,8 @@ def _manager_handler(manager: ManagerDouble) -> type[BaseHTTPRequestHandler]:
             if url.path != "/apiops/gateway/sync/" or not self._authorized():
                 return
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            since, wait = int(query["since"]), float(query["wait"])
+            # No since: the node holds nothing yet and gets the snapshot at once.
+            since, wait = int(query.get("since", -1)), float(query["wait"])
             deadline = time.monotonic() + wait
             with manager.changed:
                 manager.polls.append(query)
@@ -327,7 +328,7 @@ def _manager_handler(manager: ManagerDouble) -> type[BaseHTTPRequestHandler]:
                     if manager.dead:
                         return  # drop the connection without an answer
                     current = manager.current
-                    if current is not None and (current["revision"] > since or since == 0):
+                    if current is not None and current["revision"] > since:
                         break
                     left = deadline - time.monotonic()
                     if left <= 0:
@@ -565,7 +566,7 @@ def test_applies_acks_and_serves_jwks_and_mtls(
                 "jwkKids": ["ec-1", "ed-1"],
             }
         )
-        assert manager.polls[0] == {"since": "0", "wait": "2", "node": "node-1"}
+        assert manager.polls[0] == {"wait": "2", "node": "node-1"}
         assert status["environment"] == ENV
         assert status["node"] == "node-1"
         assert status["tlsServing"] is True

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyops.cli.gateway import gateway
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.domain.environments import EnvironmentService
@@ -35,6 +36,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(env_app, name="env")
 app.add_typer(token_app, name="token")
+app.command("gateway")(gateway)
 
 out = Console()
 err = Console(stderr=True)

@@ -13,6 +13,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 import h11
 
@@ -99,7 +100,12 @@ async def _send(
     ]
     if close:
         headers.append(("Connection", "close"))
-    writer.write(conn.send(h11.Response(status_code=response.status, headers=headers)) or b"")
+    try:
+        reason = HTTPStatus(response.status).phrase.encode("ascii")
+    except ValueError:
+        reason = b""
+    head_event = h11.Response(status_code=response.status, headers=headers, reason=reason)
+    writer.write(conn.send(head_event) or b"")
     if response.body and not head:
         writer.write(conn.send(h11.Data(data=response.body)) or b"")
     writer.write(conn.send(h11.EndOfMessage()) or b"")

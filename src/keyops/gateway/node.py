@@ -11,7 +11,8 @@ with the still-applied revision and the reason.
 Decisions:
 
 * ``since`` is the last revision the node has *seen*, applied or refused, so a refused
-  snapshot is not sent again until the manager has a newer one.
+  snapshot is not sent again until the manager has a newer one. A node that has seen
+  nothing yet leaves ``since`` out, and the manager answers at once.
 * The node acknowledges again after every reconnect (and at start when it serves a
   snapshot from disk), so the manager learns what a node serves without waiting for a
   change. The ack goes before the next long poll, not after it.
@@ -380,11 +381,10 @@ class GatewayNode:
 
     async def _poll(self, client: httpx.AsyncClient) -> bool:
         """One long poll; False when the answer was of no use and the loop should back off."""
-        params = {
-            "since": str(self._seen or 0),
-            "wait": str(self.timing.poll_wait),
-            "node": self.config.name,
-        }
+        params = {"wait": str(self.timing.poll_wait), "node": self.config.name}
+        if self._seen is not None:
+            # Without ``since`` the manager answers at once, even at revision 0.
+            params["since"] = str(self._seen)
         async with client.stream("GET", self.config.manager_base + SYNC_PATH, params=params) as r:
             if r.status_code in (401, 403):
                 raise _Unauthorized(_describe_refusal(r, await _read(r, 64 * 1024)))

@@ -68,7 +68,10 @@ async def sync(
             assert fresh is not None
             # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot
             # at once, even of an environment still at revision 0.
-            if since < 0 or await service.revision(fresh) > since:
+            # A node ahead of the manager (a database restored from backup) gets the
+            # manager's state too, rather than waiting for revisions that may never come.
+            current = await service.revision(fresh)
+            if since < 0 or current != since:
                 return ContractJSONResponse(await service.snapshot(fresh))
         if time.monotonic() >= deadline or await request.is_disconnected():
             return Response(status_code=204)
