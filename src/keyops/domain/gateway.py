@@ -153,17 +153,30 @@ class GatewayService:
 
     # --- what nodes report -----------------------------------------------------------
 
-    async def touch(self, env: Environment, node: str) -> None:
-        """Record that a node is connected (it is polling now)."""
+    async def touch(self, env: Environment, node: str, *, hello: bool = True) -> None:
+        """Record that a node is connected (it is polling now).
+
+        ``hello`` (the first check of a poll) marks the node connected. The later checks of
+        the same poll only refresh ``last_seen`` of a node still connected: a stopping node
+        closes its poll and says goodbye, and the poll's handler, which notices the closed
+        connection only at its next check, must not mark the node connected again.
+        """
+        name = _node_name(node)
+        if not hello:
+            await self.session.execute(
+                update(GatewayNode)
+                .where(
+                    GatewayNode.environment_id == env.id,
+                    GatewayNode.name == name,
+                    GatewayNode.connected,
+                )
+                .values(last_seen=utcnow())
+            )
+            return
         await upsert(
             self.session,
             GatewayNode,
-            {
-                "environment_id": env.id,
-                "name": _node_name(node),
-                "last_seen": utcnow(),
-                "connected": True,
-            },
+            {"environment_id": env.id, "name": name, "last_seen": utcnow(), "connected": True},
             ["environment_id", "name"],
         )
 
@@ -177,7 +190,12 @@ class GatewayService:
         error: str | None,
     ) -> None:
         """Record what a node applied; an environment all of whose nodes caught up is
-        PUBLISHED again."""
+        PUBLISHED again.
+
+        A new node is connected; an ack leaves a known node's ``connected`` as it is, so an
+        ack still in flight when a stopping node says goodbye does not undo the goodbye
+        (a node polls right after it acknowledges, and that poll says hello).
+        """
         await upsert(
             self.session,
             GatewayNode,
@@ -185,7 +203,6 @@ class GatewayService:
                 "environment_id": env.id,
                 "name": _node_name(node),
                 "last_seen": utcnow(),
-                "connected": True,
                 "applied_revision": max(0, int(revision)),
                 "listen": listen[:300],
                 "fingerprints_json": json.dumps(fingerprints)[:100_000],

@@ -60,10 +60,14 @@ async def sync(
 ) -> Response:
     env = await _environment(db, request, keyring, settings)
     deadline = time.monotonic() + min(wait, settings.gateway_poll_seconds)
+    hello = True
     while True:
         async with db.transaction() as session:
             service = _service(session, keyring, settings)
-            await service.touch(env, node)
+            # Only the poll's first check marks the node connected, so a goodbye that
+            # lands while this poll winds down is not undone by its next check.
+            await service.touch(env, node, hello=hello)
+            hello = False
             fresh = await session.get(Environment, env.id)
             assert fresh is not None
             # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot

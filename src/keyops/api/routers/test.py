@@ -11,12 +11,8 @@ from keyops.api.routing import SlashAgnosticRouter
 router = SlashAgnosticRouter(prefix="/apiops/test", tags=["test"])
 
 
-@router.api_route(
-    "/healthcheck",
-    methods=["GET", "HEAD"],
-    response_class=PlainTextResponse,
-    summary="Healthcheck",
-)
+@router.head("/healthcheck", response_class=PlainTextResponse, include_in_schema=False)
+@router.get("/healthcheck", response_class=PlainTextResponse, summary="Healthcheck")
 async def healthcheck(session: SessionDep) -> PlainTextResponse:
     # OK means the service can reach its database, not merely that the process is up.
     await session.execute(text("SELECT 1"))
