@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keyops.crypto.x509 import CertificateParseError, ParsedCertificate, parse_certificate
 from keyops.deploy.plan import ChangePlan
 from keyops.domain.artifacts import certificate_artifact, certificate_ref
+from keyops.domain.common import undeploy_from
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.jwks import JwkService, JwkUpdate, JwkUpdateAction, UpdateScope
 from keyops.domain.users import check_resource_name
@@ -186,11 +187,12 @@ class CertificateService:
         plan = ChangePlan()
         for env, row in zip(envs, certificate.environments, strict=True):
             plan.deploy(env, certificate_artifact(project.name, name, row))
-        new_env_ids = {e.id for e in envs}
-        for env_id in sorted(old_env_ids - new_env_ids):
-            dropped = await self.session.get(Environment, env_id)
-            if dropped is not None:
-                plan.undeploy(dropped, certificate_ref(project.name, name))
+        await undeploy_from(
+            self.session,
+            plan,
+            old_env_ids - {e.id for e in envs},
+            certificate_ref(project.name, name),
+        )
         await jwks.apply_replacement(jwk_plan, plan)
         return CertificateChange(certificate, plan)
 
@@ -199,10 +201,12 @@ class CertificateService:
         if certificate is None:
             raise not_found(name)
         plan = ChangePlan()
-        for row in certificate.environments:
-            env = await self.session.get(Environment, row.environment_id)
-            if env is not None:
-                plan.undeploy(env, certificate_ref(project.name, name))
+        await undeploy_from(
+            self.session,
+            plan,
+            (row.environment_id for row in certificate.environments),
+            certificate_ref(project.name, name),
+        )
         # JWKs derived from it keep their material; the database clears their source.
         await self.certificates.delete(certificate)
         return CertificateChange(certificate, plan)

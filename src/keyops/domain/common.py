@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keyops.deploy.plan import ChangePlan
+from keyops.deploy.target import ArtifactRef
 from keyops.domain.users import check_resource_name
 from keyops.errors import BadRequest
+from keyops.storage.models import Environment
 
 T = TypeVar("T")
 
@@ -36,3 +41,13 @@ def environment_names(field: str, names: Sequence[str | None]) -> list[str]:
             raise BadRequest(f"Environment ({clean}) is listed more than once in {field}!")
         seen.append(clean)
     return seen
+
+
+async def undeploy_from(
+    session: AsyncSession, plan: ChangePlan, environment_ids: Iterable[int], ref: ArtifactRef
+) -> None:
+    """Plan the removal of an artifact from each of these environments (those that exist)."""
+    for env_id in sorted(set(environment_ids)):
+        env = await session.get(Environment, env_id)
+        if env is not None:
+            plan.undeploy(env, ref)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keyops.crypto.keys import KeyMaterial, KeyMaterialError, parse_key_material
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
-from keyops.domain.common import environment_names, resource_name
+from keyops.domain.common import environment_names, resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.jwks import JwkService, JwkUpdate
 from keyops.errors import BadRequest
@@ -177,10 +177,12 @@ class KeyService:
             plan.deploy(env, key_artifact(project.name, new_name, material))
             if new_name != name:
                 plan.undeploy(env, ArtifactRef(KIND, project.name, name))
-        for env_id in sorted(old_envs - {env.id for env, _ in pairs}):
-            dropped = await self.session.get(Environment, env_id)
-            if dropped is not None:
-                plan.undeploy(dropped, ArtifactRef(KIND, project.name, name))
+        await undeploy_from(
+            self.session,
+            plan,
+            old_envs - {env.id for env, _ in pairs},
+            ArtifactRef(KIND, project.name, name),
+        )
         await jwks.apply_replacement(jwk_plan, plan)
         return KeyChange(key, plan)
 
@@ -189,10 +191,12 @@ class KeyService:
         if key is None:
             raise not_found(name)
         plan = ChangePlan()
-        for row in key.environments:
-            env = await self.session.get(Environment, row.environment_id)
-            if env is not None:
-                plan.undeploy(env, ArtifactRef(KIND, project.name, name))
+        await undeploy_from(
+            self.session,
+            plan,
+            (row.environment_id for row in key.environments),
+            ArtifactRef(KIND, project.name, name),
+        )
         await self.keys.delete(key)
         return KeyChange(key, plan)
 

@@ -16,7 +16,7 @@ from keyops.crypto.keystores import KeystoreError, ParsedKeystore, parse_keystor
 from keyops.crypto.x509 import format_instant
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
-from keyops.domain.common import environment_names, resource_name
+from keyops.domain.common import environment_names, resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.jwks import JwkService, JwkUpdate
 from keyops.errors import BadRequest
@@ -224,10 +224,12 @@ class KeystoreService:
             )
             if new_name != name:
                 plan.undeploy(c.env, ArtifactRef(KIND, project.name, name))
-        for env_id in sorted(old_envs - {c.env.id for c in checked}):
-            dropped = await self.session.get(Environment, env_id)
-            if dropped is not None:
-                plan.undeploy(dropped, ArtifactRef(KIND, project.name, name))
+        await undeploy_from(
+            self.session,
+            plan,
+            old_envs - {c.env.id for c in checked},
+            ArtifactRef(KIND, project.name, name),
+        )
         await jwks.apply_replacement(jwk_plan, plan)
         return KeystoreChange(keystore, plan)
 
@@ -236,10 +238,12 @@ class KeystoreService:
         if keystore is None:
             raise not_found(name)
         plan = ChangePlan()
-        for row in keystore.environments:
-            env = await self.session.get(Environment, row.environment_id)
-            if env is not None:
-                plan.undeploy(env, ArtifactRef(KIND, project.name, name))
+        await undeploy_from(
+            self.session,
+            plan,
+            (row.environment_id for row in keystore.environments),
+            ArtifactRef(KIND, project.name, name),
+        )
         await self.keystores.delete(keystore)
         return KeystoreChange(keystore, plan)
 
