@@ -38,10 +38,6 @@ from tests.support.keysecrets import (
     MATERIAL_FIELDS,
     PAYLOAD,
     PRIVATE_MEMBERS,
-    RFC7517_A1,
-    RFC7517_A2,
-    RFC7517_A3,
-    RFC7517_A3_HMAC_KID,
     SecretsApi,
     b64url,
     bad_request,
@@ -63,6 +59,7 @@ from tests.support.keysecrets import (
 )
 from tests.support.keystores import Stores, keystores
 from tests.support.messages import DEPLOYED
+from tests.support.rfc_examples import RFC7517_A1, RFC7517_A2, RFC7517_A3, RFC7517_A3_HMAC_KID
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 
