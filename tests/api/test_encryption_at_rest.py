@@ -26,7 +26,6 @@ from tests.crypto import certs
 from tests.support.certificates import new_setting
 from tests.support.keysecrets import (
     PRIVATE_MEMBERS,
-    RFC7517_A2,
     SecretsApi,
     b64,
     b64url_decode,
@@ -38,6 +37,7 @@ from tests.support.keysecrets import (
 )
 from tests.support.keystores import BuiltStore, keystores
 from tests.support.rawdb import files_under, raw_database
+from tests.support.rfc_examples import RFC7517_A2
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 

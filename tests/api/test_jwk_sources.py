@@ -59,14 +59,19 @@ from tests.support.keysecrets import (
 )
 from tests.support.keystores import Stores, keystores
 from tests.support.messages import DEPLOYED
-from tests.support.rfc_examples import RFC7517_A1, RFC7517_A2, RFC7517_A3, RFC7517_A3_HMAC_KID
+from tests.support.rfc_examples import (
+    RFC7517_A1,
+    RFC7517_A2,
+    RFC7517_A3,
+    RFC7517_A3_HMAC_KID,
+    RFC7638_THUMBPRINT,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 
 JWKS = "jwks"
 MATERIAL = {"RSA": "rsa", "EC": "ec", "OCT": "oct", "OKP": "okp"}
 # RFC 7638 section 3.1: the thumbprint of the RSA key of RFC 7517 appendix A.1.
-RFC7638_THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 # RFC 7515 appendix A.1: a JWS made with the HMAC key of RFC 7517 appendix A.3.
 RFC7515_A1_JWS = (
     "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"

@@ -26,13 +26,13 @@ from keyops.crypto.envelope import key_id
 from tests.crypto import certs
 from tests.support.databases import database
 from tests.support.keysecrets import (
-    RFC7517_A2,
     b64,
     key_body,
     key_entry,
 )
 from tests.support.keystores import keystores
 from tests.support.rawdb import database_rows
+from tests.support.rfc_examples import RFC7517_A2
 from tests.support.server import TEST_MASTER_KEY, LiveServer, live_server
 
 ADMIN_PASSWORD = "rotate-admin-password"

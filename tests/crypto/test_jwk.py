@@ -27,6 +27,7 @@ from keyops.crypto.jwk import (
 )
 from keyops.crypto.x509 import ParsedCertificate, parse_certificate
 from tests.crypto import certs
+from tests.support.rfc_examples import RFC7638_THUMBPRINT
 
 ECDH = {
     "ECDH-ES",
@@ -74,7 +75,6 @@ RFC7638_JWK = {
     "alg": "RS256",
     "kid": "2011-04-29",
 }
-RFC7638_THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 

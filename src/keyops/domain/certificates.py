@@ -137,7 +137,15 @@ class CertificateService:
         parsed, alias, description, envs = await self._validate(project, inp)
         if await self.certificates.get(project.id, name) is not None:
             raise _already_exists(name)
-        await self._check_alias(project, envs, alias, None)
+        try:
+            await self._check_alias(project, envs, alias, None)
+        except BadRequest:
+            # A concurrent create of this very name may have committed between the two
+            # checks (each statement sees the latest commit): report the name, as the
+            # first check would have.
+            if await self.certificates.get(project.id, name) is not None:
+                raise _already_exists(name) from None
+            raise
         certificate = Certificate(project_id=project.id, name=name, description=description)
         try:
             await self.certificates.add(certificate)

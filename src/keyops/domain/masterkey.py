@@ -17,6 +17,7 @@ from keyops.storage.models import (
     MasterKeyState,
 )
 from keyops.storage.models.base import utcnow
+from keyops.storage.upsert import insert_or_ignore
 
 # Every sealed column, with the purpose its values are bound to.
 SEALED_COLUMNS = (
@@ -33,10 +34,11 @@ class MasterKeyMismatch(RuntimeError):
 
 async def check_master_key(session: AsyncSession, keyring: Keyring) -> None:
     """Record the master key on first use; refuse a key that can not open stored secrets."""
-    state = await session.get(MasterKeyState, 1, with_for_update=True)
-    if state is None:
-        session.add(MasterKeyState(id=1, key_id=keyring.current_id))
-        return
+    # Replicas starting together may both find no row: the first insert wins, the
+    # other does nothing, and both then check against what was recorded.
+    await insert_or_ignore(session, MasterKeyState, {"id": 1, "key_id": keyring.current_id}, ["id"])
+    state = await session.get(MasterKeyState, 1, populate_existing=True)
+    assert state is not None
     held = {key_id(k) for k in [keyring.current, *keyring.previous]}
     if state.key_id not in held:
         raise MasterKeyMismatch(

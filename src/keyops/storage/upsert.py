@@ -34,3 +34,13 @@ async def upsert(
         where=condition,
     )
     await session.execute(stmt)
+
+
+async def insert_or_ignore(
+    session: AsyncSession, model: type[Any], values: dict[str, Any], key: Sequence[str]
+) -> None:
+    """Insert the row unless one with the same ``key`` exists (then do nothing)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=list(key))
+    await session.execute(stmt)
