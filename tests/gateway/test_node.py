@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import http.client
-import ipaddress
 import json
 import os
 import shutil
@@ -39,10 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from keyops.crypto.jwk import PRIVATE_MEMBERS, generate_jwk
 from keyops.gateway.node import GatewayNode, HostPort, NodeConfig, Timing
@@ -50,10 +46,10 @@ from keyops.gateway.store import NODE_KEY_FILE, SNAPSHOT_FILE
 from keyops.secrets import Secret
 from tests.crypto import certs
 from tests.support.databases import in_ci
+from tests.support.gateway_nodes import STORE_PASSWORD, issue, pkcs12
 
 ENV = "production"
 TOKEN = "node-credential-for-tests"
-STORE_PASSWORD = "gw-store-pass"
 FAST = Timing(
     poll_wait=2,
     read_margin=3,
@@ -75,61 +71,6 @@ def _openssl() -> None:
 
 
 # --- material ------------------------------------------------------------------------------
-
-
-def issue(
-    common_name: str,
-    *,
-    issuer: certs.Issued | None = None,
-    ca: bool = False,
-    server: bool = False,
-) -> certs.Issued:
-    """An EC P-256 certificate valid around now (certs.make_cert's fixed dates have passed)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-    signer = issuer.key if issuer else key
-    cert = builder.sign(signer, hashes.SHA256())  # type: ignore[arg-type]
-    return certs.Issued(cert, key)
-
-
-def pkcs12(work: Path, leaf: certs.Issued, chain: list[certs.Issued], alias: str) -> bytes:
-    """A PKCS#12 keystore made by ``openssl pkcs12 -export``."""
-    stem = work / f"{alias}-{leaf.cert.serial_number:x}"
-    key_pem, cert_pem, chain_pem, out = (
-        stem.with_suffix(s) for s in (".key", ".crt", ".ca", ".p12")
-    )
-    key_pem.write_bytes(leaf.key_pem)
-    cert_pem.write_bytes(leaf.pem)
-    chain_pem.write_bytes(b"".join(c.pem for c in chain))
-    certs.openssl(
-        "pkcs12", "-export", "-inkey", str(key_pem), "-in", str(cert_pem),
-        "-certfile", str(chain_pem), "-name", alias, "-passout", f"pass:{STORE_PASSWORD}",
-        "-out", str(out),
-    )  # fmt: skip
-    return out.read_bytes()
 
 
 def jwk(kty: str, kid: str, **options: Any) -> dict[str, Any]:
