@@ -115,3 +115,32 @@ async def visible_project(session: AsyncSession, principal: Principal, name: str
             f"Project({name}) was not found or user does not have privilege to access it!"
         )
     return project
+
+
+async def _reader_project(
+    projectName: str,
+    principal: SecurityReader,
+    session: SessionDep,
+) -> Project:
+    return await visible_project(session, principal, projectName)
+
+
+async def _deployer_project(
+    projectName: str,
+    principal: SecurityDeployer,
+    session: SessionDep,
+) -> Project:
+    return await visible_project(session, principal, projectName)
+
+
+# The path's project, once the caller's roles are checked (decision 10: reading needs
+# ROLE_API_SECURITY, deploying also ROLE_DEPLOY_UNDEPLOY_PROXIES) and membership too.
+ReaderProject = Annotated[Project, Depends(_reader_project)]
+DeployerProject = Annotated[Project, Depends(_deployer_project)]
+
+
+def _environments(session: SessionDep, settings: SettingsDep) -> EnvironmentService:
+    return environment_service(session, settings)
+
+
+EnvironmentsDep = Annotated[EnvironmentService, Depends(_environments)]

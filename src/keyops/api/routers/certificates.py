@@ -11,13 +11,12 @@ from fastapi.responses import Response
 
 from keyops.api.deps import (
     DeployerDep,
+    DeployerProject,
+    EnvironmentsDep,
     KeyringDep,
-    SecurityDeployer,
-    SecurityReader,
+    ReaderProject,
     SessionDep,
     SettingsDep,
-    environment_service,
-    visible_project,
 )
 from keyops.api.forms import read_form, single_file, single_text
 from keyops.api.routing import SlashAgnosticRouter
@@ -82,17 +81,16 @@ async def _read_input(request: Request, limit: int) -> CertificateInput:
 
 @router.post("/", summary="Create certificate", openapi_extra=MULTIPART_BODY)
 async def create_certificate(
-    projectName: str,
     request: Request,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    environments: EnvironmentsDep,
     settings: SettingsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
+    service = CertificateService(session, environments, keyring)
     inp = await _read_input(request, settings.max_upload_bytes)
-    service = CertificateService(session, environment_service(session, settings), keyring)
     change = await service.create(project, inp)
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -100,14 +98,12 @@ async def create_certificate(
 
 @router.get("/", summary="List certificates")
 async def list_certificates(
-    projectName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings), keyring)
+    service = CertificateService(session, environments, keyring)
     repo = CertificateRepository(session)
     rows = []
     for cert in await service.list_in_project(project):
@@ -117,21 +113,17 @@ async def list_certificates(
 
 @router.get("/truststore/{environmentName}/", summary="Get truststore certificates")
 async def truststore_certificates(
-    projectName: str,
     environmentName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
+    environments: EnvironmentsDep,
     session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
     if project.name != ADMIN_PROJECT:
         raise BadRequest("Truststore certificates are only available in the admin project!")
     if not environmentName.strip():
         raise BadRequest("environmentName value can not be empty!")
-    envs = environment_service(session, settings)
     try:
-        (env,) = await envs.resolve_for_project([environmentName], project)
+        (env,) = await environments.resolve_for_project([environmentName], project)
     except BadRequest:
         raise BadRequest(
             f"Environment ({environmentName}) is not found or user does not have privilege to"
@@ -143,15 +135,13 @@ async def truststore_certificates(
 
 @router.get("/{certificateName}/", summary="Get certificate")
 async def get_certificate(
-    projectName: str,
     certificateName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings), keyring)
+    service = CertificateService(session, environments, keyring)
     cert = await service.get(project, certificateName)
     names = await CertificateRepository(session).environment_names(cert)
     return {
@@ -163,11 +153,11 @@ async def get_certificate(
 
 @router.put("/{certificateName}/", summary="Update certificate", openapi_extra=MULTIPART_BODY)
 async def update_certificate(
-    projectName: str,
     certificateName: str,
     request: Request,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    environments: EnvironmentsDep,
     settings: SettingsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
@@ -175,10 +165,9 @@ async def update_certificate(
     jwkUpdateAction: Annotated[str | None, Query()] = None,
     updateScope: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
+    service = CertificateService(session, environments, keyring)
     jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
     inp = await _read_input(request, settings.max_upload_bytes)
-    service = CertificateService(session, environment_service(session, settings), keyring)
     change = await service.update(project, certificateName, inp, jwk_update)
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -186,16 +175,14 @@ async def update_certificate(
 
 @router.delete("/{certificateName}/", summary="Delete certificate")
 async def delete_certificate(
-    projectName: str,
     certificateName: str,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings), keyring)
+    service = CertificateService(session, environments, keyring)
     change = await service.delete(project, certificateName)
     result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -208,15 +195,13 @@ async def delete_certificate(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def export_certificate(
-    projectName: str,
     certificateName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
 ) -> Response:
-    project = await visible_project(session, principal, projectName)
-    service = CertificateService(session, environment_service(session, settings), keyring)
+    service = CertificateService(session, environments, keyring)
     cert = await service.get(project, certificateName)
     names = await CertificateRepository(session).environment_names(cert)
     buffer = io.BytesIO()

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.api.deps import (
     DeployerDep,
+    DeployerProject,
+    EnvironmentsDep,
     KeyringDep,
-    SecurityDeployer,
-    SecurityReader,
+    ReaderProject,
     SessionDep,
     SettingsDep,
-    environment_service,
-    visible_project,
 )
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.jwks import (
@@ -35,14 +35,17 @@ from keyops.deploy.service import Deployer, commit_and_roll_out
 from keyops.domain.jwks import GenerateInput, JwkInput, JwkService, generate_from_input
 from keyops.errors import BadRequest
 from keyops.net.fetch import FetchError, FetchPolicy, fetch_json, parse_allow_list
-from keyops.secrets import Keyring
+from keyops.storage.models import Project
 from keyops.storage.models.base import utcnow
 
 router = SlashAgnosticRouter(prefix="/apiops/projects/{projectName}/jwks", tags=["jwks"])
 
 
-def _service(session: AsyncSession, settings: Settings, keyring: Keyring) -> JwkService:
-    return JwkService(session, environment_service(session, settings), keyring)
+def _service(session: SessionDep, environments: EnvironmentsDep, keyring: KeyringDep) -> JwkService:
+    return JwkService(session, environments, keyring)
+
+
+JwkServiceDep = Annotated[JwkService, Depends(_service)]
 
 
 async def _fetch(inp: JwkInput, body: JwkCreate | JwkFromUrl, settings: Settings) -> Any:
@@ -60,17 +63,14 @@ async def _fetch(inp: JwkInput, body: JwkCreate | JwkFromUrl, settings: Settings
 
 
 async def _create(
-    projectName: str,
+    project: Project,
+    service: JwkService,
     inp: JwkInput,
     body: JwkCreate | JwkFromUrl | None,
-    principal: Any,
     session: AsyncSession,
     settings: Settings,
-    keyring: Keyring,
     deployer: Deployer,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = _service(session, settings, keyring)
     fetched = None
     if (inp.source_type or "").strip() == "URL" and body is not None:
         # Cheap checks first, then let go of the database while the URL answers.
@@ -86,12 +86,11 @@ async def _create(
 
 @router.post("/", summary="Create JWK")
 async def create_jwk(
-    projectName: str,
     body: JwkCreate,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    service: JwkServiceDep,
     settings: SettingsDep,
-    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
@@ -109,17 +108,16 @@ async def create_jwk(
         url=body.url,
         jwk_str=body.jwk_str,
     )
-    return await _create(projectName, inp, body, principal, session, settings, keyring, deployer)
+    return await _create(project, service, inp, body, session, settings, deployer)
 
 
 @router.post("/parse-from-url", summary="Parse JWK from URL")
 async def parse_from_url(
-    projectName: str,
     body: JwkFromUrl,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    service: JwkServiceDep,
     settings: SettingsDep,
-    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
@@ -129,17 +127,16 @@ async def parse_from_url(
         url=body.url,
         kid=body.kid,
     )
-    return await _create(projectName, inp, body, principal, session, settings, keyring, deployer)
+    return await _create(project, service, inp, body, session, settings, deployer)
 
 
 @router.post("/parse-from-clipboard", summary="Parse JWK from clipboard")
 async def parse_from_clipboard(
-    projectName: str,
     body: JwkFromClipboard,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    service: JwkServiceDep,
     settings: SettingsDep,
-    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
@@ -149,17 +146,16 @@ async def parse_from_clipboard(
         jwk_str=body.jwk_str,
         kid=body.kid,
     )
-    return await _create(projectName, inp, None, principal, session, settings, keyring, deployer)
+    return await _create(project, service, inp, None, session, settings, deployer)
 
 
 @router.post("/parse-from-certificate", summary="Parse JWK from certificate")
 async def parse_from_certificate(
-    projectName: str,
     body: JwkFromCertificate,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    service: JwkServiceDep,
     settings: SettingsDep,
-    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
@@ -172,17 +168,16 @@ async def parse_from_certificate(
         algorithm=body.algorithm,
         kid=body.kid,
     )
-    return await _create(projectName, inp, None, principal, session, settings, keyring, deployer)
+    return await _create(project, service, inp, None, session, settings, deployer)
 
 
 @router.post("/parse-from-key", summary="Parse JWK from key")
 async def parse_from_key(
-    projectName: str,
     body: JwkFromKey,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    service: JwkServiceDep,
     settings: SettingsDep,
-    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
@@ -197,17 +192,16 @@ async def parse_from_key(
     )
     if inp.source_type not in ("PUBLIC_KEY", "PRIVATE_KEY"):
         raise BadRequest("sourceType must be PUBLIC_KEY or PRIVATE_KEY!")
-    return await _create(projectName, inp, None, principal, session, settings, keyring, deployer)
+    return await _create(project, service, inp, None, session, settings, deployer)
 
 
 @router.post("/parse-from-keystore", summary="Parse JWK from keystore")
 async def parse_from_keystore(
-    projectName: str,
     body: JwkFromKeystore,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
+    service: JwkServiceDep,
     settings: SettingsDep,
-    keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
@@ -221,21 +215,17 @@ async def parse_from_keystore(
         algorithm=body.algorithm,
         kid=body.kid,
     )
-    return await _create(projectName, inp, None, principal, session, settings, keyring, deployer)
+    return await _create(project, service, inp, None, session, settings, deployer)
 
 
 @router.post("/generate", summary="Generate JWK")
 async def generate(
-    projectName: str,
     body: JwkGenerate,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    service: JwkServiceDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = _service(session, settings, keyring)
     kty = (body.type or "").strip().upper()
     params = {"RSA": body.rsa, "EC": body.ec, "OCT": body.oct, "OKP": body.okp}.get(kty)
     inp = GenerateInput(body.name, body.description, body.type, body.kid, params)
@@ -251,14 +241,10 @@ async def generate(
 
 @router.get("/", summary="List JWKs")
 async def list_jwks(
-    projectName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    service: JwkServiceDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = _service(session, settings, keyring)
     rows = [
         jwk_summary(j, project.name, await service.source_name(j))
         for j in await service.list_in_project(project)
@@ -268,15 +254,11 @@ async def list_jwks(
 
 @router.get("/{jwkName}/", summary="Get JWK")
 async def get_jwk(
-    projectName: str,
     jwkName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    service: JwkServiceDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = _service(session, settings, keyring)
     jwk = await service.get(project, jwkName)
     item = jwk_detail(jwk, project.name, await service.source_name(jwk), service.full(jwk))
     return {"success": True, "resultList": [item], "resultCount": 1}
@@ -284,17 +266,13 @@ async def get_jwk(
 
 @router.put("/{jwkName}/", summary="Update JWK")
 async def update_jwk(
-    projectName: str,
     jwkName: str,
     body: JwkUpdateBody,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    service: JwkServiceDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = _service(session, settings, keyring)
     change = await service.update(project, jwkName, body.name, body.description)
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -302,16 +280,12 @@ async def update_jwk(
 
 @router.delete("/{jwkName}/", summary="Delete JWK")
 async def delete_jwk(
-    projectName: str,
     jwkName: str,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    service: JwkServiceDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = _service(session, settings, keyring)
     change = await service.delete(project, jwkName)
     result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
     return {"success": True, "deploymentResult": result.as_contract()}

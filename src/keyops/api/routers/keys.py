@@ -8,13 +8,11 @@ from fastapi import Query
 
 from keyops.api.deps import (
     DeployerDep,
+    DeployerProject,
+    EnvironmentsDep,
     KeyringDep,
-    SecurityDeployer,
-    SecurityReader,
+    ReaderProject,
     SessionDep,
-    SettingsDep,
-    environment_service,
-    visible_project,
 )
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.keys import KeyBody, key_environment
@@ -58,16 +56,14 @@ async def _read(
 
 @router.post("/", summary="Create key")
 async def create_key(
-    projectName: str,
     body: KeyBody,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeyService(session, environment_service(session, settings), keyring)
+    service = KeyService(session, environments, keyring)
     change = await service.create(project, _input(body))
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -75,14 +71,12 @@ async def create_key(
 
 @router.get("/", summary="List keys")
 async def list_keys(
-    projectName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeyService(session, environment_service(session, settings), keyring)
+    service = KeyService(session, environments, keyring)
     rows = [
         await _read(service, k, project.name, keyring)
         for k in await service.list_in_project(project)
@@ -92,15 +86,13 @@ async def list_keys(
 
 @router.get("/{keyName}/", summary="Get key")
 async def get_key(
-    projectName: str,
     keyName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeyService(session, environment_service(session, settings), keyring)
+    service = KeyService(session, environments, keyring)
     key = await service.get(project, keyName)
     return {
         "success": True,
@@ -111,21 +103,19 @@ async def get_key(
 
 @router.put("/{keyName}/", summary="Update key")
 async def update_key(
-    projectName: str,
     keyName: str,
     body: KeyBody,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
     updateReferencedJwks: Annotated[str | None, Query()] = None,
     jwkUpdateAction: Annotated[str | None, Query()] = None,
     updateScope: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
+    service = KeyService(session, environments, keyring)
     jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
-    service = KeyService(session, environment_service(session, settings), keyring)
     change = await service.update(project, keyName, _input(body), jwk_update)
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -133,16 +123,14 @@ async def update_key(
 
 @router.delete("/{keyName}/", summary="Delete key")
 async def delete_key(
-    projectName: str,
     keyName: str,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeyService(session, environment_service(session, settings), keyring)
+    service = KeyService(session, environments, keyring)
     change = await service.delete(project, keyName)
     result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
     return {"success": True, "deploymentResult": result.as_contract()}

@@ -8,13 +8,11 @@ from fastapi import Query
 
 from keyops.api.deps import (
     DeployerDep,
+    DeployerProject,
+    EnvironmentsDep,
     KeyringDep,
-    SecurityDeployer,
-    SecurityReader,
+    ReaderProject,
     SessionDep,
-    SettingsDep,
-    environment_service,
-    visible_project,
 )
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.keys import KeystoreBody, keystore_environment
@@ -59,16 +57,14 @@ async def _read(
 
 @router.post("/", summary="Create keystore")
 async def create_keystore(
-    projectName: str,
     body: KeystoreBody,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeystoreService(session, environment_service(session, settings), keyring)
+    service = KeystoreService(session, environments, keyring)
     change = await service.create(project, _input(body))
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -76,14 +72,12 @@ async def create_keystore(
 
 @router.get("/", summary="List keystores")
 async def list_keystores(
-    projectName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeystoreService(session, environment_service(session, settings), keyring)
+    service = KeystoreService(session, environments, keyring)
     rows = [
         await _read(service, k, project.name, keyring)
         for k in await service.list_in_project(project)
@@ -93,15 +87,13 @@ async def list_keystores(
 
 @router.get("/{keystoreName}/", summary="Get keystore")
 async def get_keystore(
-    projectName: str,
     keystoreName: str,
-    principal: SecurityReader,
+    project: ReaderProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeystoreService(session, environment_service(session, settings), keyring)
+    service = KeystoreService(session, environments, keyring)
     keystore = await service.get(project, keystoreName)
     return {
         "success": True,
@@ -112,21 +104,19 @@ async def get_keystore(
 
 @router.put("/{keystoreName}/", summary="Update keystore")
 async def update_keystore(
-    projectName: str,
     keystoreName: str,
     body: KeystoreBody,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
     updateReferencedJwks: Annotated[str | None, Query()] = None,
     jwkUpdateAction: Annotated[str | None, Query()] = None,
     updateScope: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
+    service = KeystoreService(session, environments, keyring)
     jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
-    service = KeystoreService(session, environment_service(session, settings), keyring)
     change = await service.update(project, keystoreName, _input(body), jwk_update)
     result = await commit_and_roll_out(session, deployer, change.plan)
     return {"success": True, "deploymentResult": result.as_contract()}
@@ -134,16 +124,14 @@ async def update_keystore(
 
 @router.delete("/{keystoreName}/", summary="Delete keystore")
 async def delete_keystore(
-    projectName: str,
     keystoreName: str,
-    principal: SecurityDeployer,
+    project: DeployerProject,
     session: SessionDep,
-    settings: SettingsDep,
+    environments: EnvironmentsDep,
     keyring: KeyringDep,
     deployer: DeployerDep,
 ) -> dict[str, Any]:
-    project = await visible_project(session, principal, projectName)
-    service = KeystoreService(session, environment_service(session, settings), keyring)
+    service = KeystoreService(session, environments, keyring)
     change = await service.delete(project, keystoreName)
     result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
     return {"success": True, "deploymentResult": result.as_contract()}
