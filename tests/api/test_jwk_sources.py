@@ -457,7 +457,8 @@ async def test_key_source_refusals(s: Setting, api: SecretsApi, factory: Factory
         ),
         (
             key_jwk_body("j", "rsa", env, "SIGNATURE", "RS256", sourceType="KEYSTORE"),
-            "sourceType must be PUBLIC_KEY or PRIVATE_KEY!",
+            "sourceType (KEYSTORE) contradicts parse-from-key, which takes sourceType"
+            " PUBLIC_KEY or PRIVATE_KEY!",
         ),
     ]
     for body, reason in cases:

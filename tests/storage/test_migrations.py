@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from keyops.config import to_async_url, to_sync_url
 from keyops.storage.migrate import alembic_config, upgrade_to_head
@@ -41,3 +41,92 @@ def test_upgrade_is_idempotent(backend: str, tmp_path: Path) -> None:
     with database(backend, tmp_path) as url:
         upgrade_to_head(to_async_url(url))
         upgrade_to_head(to_async_url(url))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0005_strips_secrets_other_projects_took_from_admin_material(
+    backend: str, tmp_path: Path
+) -> None:
+    """JWKs stored before issue 8's fix lose the private part they took from another
+    project's key or keystore; a JWK from its own project's material keeps it."""
+    with database(backend, tmp_path) as url:
+        sync_url = to_sync_url(to_async_url(url))
+        command.upgrade(alembic_config(sync_url), "0004")
+        engine = create_engine(sync_url, poolclass=pool.NullPool)
+        now = "2026-01-01 00:00:00"
+        try:
+            with engine.begin() as conn:
+                for pid, name in ((1, "admin"), (2, "team")):
+                    conn.execute(
+                        text(
+                            "INSERT INTO projects (id, name, description, created_at)"
+                            " VALUES (:i, :n, '', :t)"
+                        ),
+                        {"i": pid, "n": name, "t": now},
+                    )
+                conn.execute(
+                    text(
+                        "INSERT INTO crypto_keys (id, project_id, name, description, key_type,"
+                        " version, created_at, updated_at)"
+                        " VALUES (1, 1, 'k', '', 'RSA', 1, :t, :t), (2, 1, 's', '', 'SYMMETRIC',"
+                        " 1, :t, :t), (3, 2, 'own', '', 'RSA', 1, :t, :t)"
+                    ),
+                    {"t": now},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO keystores (id, project_id, name, description, version,"
+                        " created_at, updated_at) VALUES (1, 1, 'gw', '', 1, :t, :t)"
+                    ),
+                    {"t": now},
+                )
+                rows = [
+                    # id, project, source type, key, keystore, kty
+                    (1, 2, "PRIVATE_KEY", 1, None, "RSA"),
+                    (2, 2, "KEYSTORE", None, 1, "RSA"),
+                    (3, 2, "PRIVATE_KEY", 2, None, "oct"),
+                    (4, 1, "PRIVATE_KEY", 1, None, "RSA"),  # the admin project's own
+                    (5, 2, "PRIVATE_KEY", 3, None, "RSA"),  # team's own key
+                ]
+                for jid, project, source, key, store, kty in rows:
+                    conn.execute(
+                        text(
+                            "INSERT INTO jwks (id, project_id, name, description, source_type,"
+                            " source_key_id, source_keystore_id, source_alias, key_type, kid,"
+                            " kid_given, public_json, private_sealed, created_at, updated_at)"
+                            " VALUES (:i, :p, :n, '', :st, :k, :s, :a, :kty, 'kid', false,"
+                            " '{}', :sealed, :t, :t)"
+                        ),
+                        {
+                            "i": jid,
+                            "p": project,
+                            "n": f"j{jid}",
+                            "st": source,
+                            "k": key,
+                            "s": store,
+                            "a": "signer" if store else None,
+                            "kty": kty,
+                            "sealed": b"sealed",
+                            "t": now,
+                        },
+                    )
+            upgrade_to_head(to_async_url(url))
+            with engine.connect() as conn:
+                got = {
+                    r[0]: tuple(r[1:])
+                    for r in conn.execute(
+                        text(
+                            "SELECT id, source_type, source_key_id, source_keystore_id,"
+                            " private_sealed IS NOT NULL FROM jwks ORDER BY id"
+                        )
+                    )
+                }
+        finally:
+            engine.dispose()
+    assert got == {
+        1: ("PUBLIC_KEY", 1, None, False),
+        2: ("KEYSTORE", None, 1, False),
+        3: ("PRIVATE_KEY", None, None, False),
+        4: ("PRIVATE_KEY", 1, None, True),
+        5: ("PRIVATE_KEY", 3, None, True),
+    }

@@ -252,6 +252,11 @@ class JwkService:
             key: CryptoKey = await self._find(KeyRepository, project, name, "Key")
             env_name = required_text("environmentName", inp.environment_name)
             row = await self._row_in(key, KeyRepository, env_name, "Key")
+            if key.project_id != project.id and source_type == "PRIVATE_KEY":
+                raise BadRequest(
+                    f"Key (name: {name}) belongs to the {ADMIN_PROJECT} project: another project"
+                    " may derive only public JWKs from it; use sourceType PUBLIC_KEY!"
+                )
             material = material_of(row, key.key_type, self.keyring)
             jwk = self._from_material(material, source_type, inp.use_type, inp.algorithm, kid)
             return ResolvedSource(
@@ -267,6 +272,8 @@ class JwkService:
             if entry is None:
                 raise BadRequest(f"Alias ({alias}) is not found in keystore (name: {name})!")
             jwk = self._from_entry(entry, inp.use_type, inp.algorithm, kid)
+            if store.project_id != project.id:
+                jwk = _public_only(jwk, f"Alias ({alias}) of keystore (name: {name})")
             return ResolvedSource(
                 jwk,
                 "KEYSTORE",
@@ -482,6 +489,10 @@ class JwkService:
                         f"JWK (name: {jwk.name}, project: {owner.name}) can not be re-derived"
                         f" from the new material: {exc.description}"
                     ) from None
+            if new is not None and jwk.project_id != project.id:
+                # The admin project's material reaches another project only as its public
+                # part (decision 11); a secret key has none, so such a JWK is detached.
+                new = None if new.get("kty") == "oct" else split_private(new)[0]
             result.append(Rederivation(jwk, owner, new))
         return result
 
@@ -496,6 +507,18 @@ class JwkService:
                 continue
             self._store(jwk, item.new)
             await self._deploy_everywhere(item.project, jwk, plan)
+
+
+def _public_only(jwk: dict[str, Any], what: str) -> dict[str, Any]:
+    """The public members of a JWK derived from another project's (the admin project's)
+    key material: its secrets never reach a project whose members may not read them."""
+    public, _ = split_private(jwk)
+    if jwk.get("kty") == "oct":
+        raise BadRequest(
+            f"{what} is a secret key of the {ADMIN_PROJECT} project: another project may"
+            " derive only public JWKs from it!"
+        )
+    return public
 
 
 def _detach(jwk: Jwk) -> None:

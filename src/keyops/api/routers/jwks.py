@@ -123,7 +123,7 @@ async def parse_from_url(
     inp = JwkInput(
         name=body.name,
         description=body.description,
-        source_type="URL",
+        source_type=body.chosen_source_type(),
         url=body.url,
         kid=body.kid,
     )
@@ -142,7 +142,7 @@ async def parse_from_clipboard(
     inp = JwkInput(
         name=body.name,
         description=body.description,
-        source_type="COPY_PASTE",
+        source_type=body.chosen_source_type(),
         jwk_str=body.jwk_str,
         kid=body.kid,
     )
@@ -161,7 +161,7 @@ async def parse_from_certificate(
     inp = JwkInput(
         name=body.name,
         description=body.description,
-        source_type="CERTIFICATE",
+        source_type=body.chosen_source_type(),
         certificate_name=body.certificate_name,
         environment_name=body.environment_name,
         use_type=body.use_type,
@@ -183,15 +183,13 @@ async def parse_from_key(
     inp = JwkInput(
         name=body.name,
         description=body.description,
-        source_type=body.source_type or "PUBLIC_KEY",
+        source_type=body.chosen_source_type(),
         key_name=body.key_name,
         environment_name=body.environment_name,
         use_type=body.use_type,
         algorithm=body.algorithm,
         kid=body.kid,
     )
-    if inp.source_type not in ("PUBLIC_KEY", "PRIVATE_KEY"):
-        raise BadRequest("sourceType must be PUBLIC_KEY or PRIVATE_KEY!")
     return await _create(project, service, inp, None, session, settings, deployer)
 
 
@@ -207,7 +205,7 @@ async def parse_from_keystore(
     inp = JwkInput(
         name=body.name,
         description=body.description,
-        source_type="KEYSTORE",
+        source_type=body.chosen_source_type(),
         key_store_name=body.key_store_name,
         environment_name=body.environment_name,
         alias_name=body.alias_name,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from keyops.api.schemas.common import CamelModel
+from keyops.errors import BadRequest
 from keyops.storage.models import Jwk
 
 KEY_TYPE_LABELS = {"RSA": "RSA", "EC": "EC", "oct": "OCT", "OKP": "OKP"}
@@ -29,6 +30,35 @@ class _Derived(_Base):
     kid: ShortText = None
 
 
+class _Typed(CamelModel):
+    """``sourceType`` as create-jwk.md sends it, so a parse-from-* endpoint takes the
+    create body too. It must name a source type the endpoint takes; that is checked
+    before the other fields, so a body meant for another endpoint is refused as such."""
+
+    ENDPOINT: ClassVar[str]
+    ACCEPTS: ClassVar[tuple[str, ...]]
+
+    source_type: Enum = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_type_first(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = data.get("sourceType", data.get("source_type"))
+            if isinstance(given, str) and given.strip() and given.strip() not in cls.ACCEPTS:
+                # A domain error, not a ValueError: it reaches the caller as it is.
+                raise BadRequest(
+                    f"sourceType ({given.strip()}) contradicts {cls.ENDPOINT}, which takes"
+                    f" sourceType {' or '.join(cls.ACCEPTS)}!"
+                )
+        return data
+
+    def chosen_source_type(self) -> str:
+        """The source type asked for; the endpoint's first when none is sent."""
+        given = (self.source_type or "").strip()
+        return given or self.ACCEPTS[0]
+
+
 class _UrlOptions(_Base):
     url: str | None = Field(default=None, max_length=8192)
     url_option_connect_timeout: int | None = None
@@ -48,27 +78,37 @@ class JwkCreate(_Derived, _UrlOptions):
     alias_name: ShortText = None
 
 
-class JwkFromUrl(_UrlOptions):
-    pass
+class JwkFromUrl(_UrlOptions, _Typed):
+    ENDPOINT = "parse-from-url"
+    ACCEPTS = ("URL",)
 
 
-class JwkFromClipboard(_Base):
+class JwkFromClipboard(_Base, _Typed):
+    ENDPOINT = "parse-from-clipboard"
+    ACCEPTS = ("COPY_PASTE",)
     jwk_str: str | None = Field(default=None, max_length=1024 * 1024)
     kid: ShortText = None
 
 
-class JwkFromCertificate(_Derived):
+class JwkFromCertificate(_Derived, _Typed):
+    ENDPOINT = "parse-from-certificate"
+    ACCEPTS = ("CERTIFICATE",)
     certificate_name: ShortText = None
 
 
-class JwkFromKey(_Derived):
+class JwkFromKey(_Derived, _Typed):
+    ENDPOINT = "parse-from-key"
+    ACCEPTS = ("PUBLIC_KEY", "PRIVATE_KEY")
+
     key_name: ShortText = None
     source_type: str | None = Field(
         default=None, description="PUBLIC_KEY (default) or PRIVATE_KEY", max_length=64
     )
 
 
-class JwkFromKeystore(_Derived):
+class JwkFromKeystore(_Derived, _Typed):
+    ENDPOINT = "parse-from-keystore"
+    ACCEPTS = ("KEYSTORE",)
     key_store_name: ShortText = None
     alias_name: ShortText = None
 
