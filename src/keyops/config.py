@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     gateway_node_ttl_seconds: float = Field(default=30.0, gt=0)
     # How long a node's long-poll may wait for a change.
     gateway_poll_seconds: float = Field(default=20.0, gt=0, le=120)
+    # How long opening a database connection may take (PostgreSQL; libpq counts whole
+    # seconds, at least 2).
+    database_connect_timeout_seconds: int = Field(default=5, ge=2, le=300)
+    # How long one statement may run (PostgreSQL statement_timeout, and how long keyops
+    # waits for any answer from the server); SQLite: how long a writer waits for the lock.
+    database_statement_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     # "name=package.module:Class" pairs registering extra deployment target kinds.
     extra_targets: str = ""
     log_level: str = "INFO"

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
-from keyops.api.errors import BodyLimitMiddleware, install_error_handlers
+from keyops.api.errors import BodyLimitMiddleware, InputGuardMiddleware, install_error_handlers
+from keyops.api.openapi import contract_openapi
 from keyops.api.responses import ContractJSONResponse
 from keyops.api.routers import (
     admin,
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         keyring = keyring_of(settings)
-        db = Database(settings.async_database_url)
+        db = Database.of(settings)
         app.state.db = db
         app.state.keyring = keyring
         app.state.deployer = Deployer(db, settings, keyring)
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     app.state.settings = settings
     app.router.redirect_slashes = False
     install_error_handlers(app)
+    # Added first, so it runs inside the body limit: it reads JSON bodies whole.
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     for module in (
         auth,
@@ -136,6 +139,14 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
 
 
 def _install_openapi_routes(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        # Built once, on first use: routes are all in place by then.
+        if app.openapi_schema is None:
+            app.openapi_schema = contract_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.get("/apiops/openapi.yaml", include_in_schema=False)
     async def openapi_yaml() -> Response:
         document: dict[str, Any] = app.openapi()

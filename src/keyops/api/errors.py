@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -125,6 +135,30 @@ def _integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
+UNAVAILABLE_TEXT = "The database is unavailable; try again later"
+UNSTORABLE_TEXT = (
+    "The request holds a value the database can not store "
+    "(out of range, too long or not valid text); nothing was changed"
+)
+
+
+def _database_error(request: Request, exc: Exception) -> Response:
+    # OperationalError/InterfaceError: the database could not be reached, the connection
+    # broke, or a statement ran past its timeout. The transaction is rolled back and the
+    # pool reconnects on the next request, so this is temporary: 503, not 500.
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__
+        )
+        return error_response(503, "service_unavailable", UNAVAILABLE_TEXT)
+    # DataError: a value the driver or server refuses (an integer out of range, a string
+    # too long for its column); the input's fault, like any other invalid value.
+    if isinstance(exc, DataError):
+        log.info("data error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return error_response(400, "bad_request", UNSTORABLE_TEXT)
+    return _unexpected(request, exc)
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     # The traceback goes to the server log only; the caller gets no internals.
     log.error(
@@ -145,6 +179,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -195,3 +231,122 @@ class BodyLimitMiddleware:
 
 def _too_large_text(limit: int) -> str:
     return f"Request body is larger than the limit of {limit} bytes!"
+
+
+# Path and query text never legitimately holds a control character (no name may hold
+# one); a body's text may hold newlines and tabs, but never NUL, which PostgreSQL text
+# can not store.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A JSON body can only carry NUL as the escape \u0000: a cheap test before parsing.
+_JSON_NUL = b"\\u0000"
+NUL_TEXT = "{field} may not contain a NUL character!"
+PATH_TEXT = "The request path may not contain control characters!"
+QUERY_TEXT = "Query parameter {name} may not contain control characters!"
+QUERY_NAME_TEXT = "Query parameter names may not contain control characters!"
+
+
+def nul_problem(field: str, value: str) -> str | None:
+    """The error text for a text value holding NUL, or None."""
+    return NUL_TEXT.format(field=field) if "\x00" in value else None
+
+
+def _url_problem(scope: Scope) -> str | None:
+    if _CONTROL.search(scope.get("path", "")):
+        return PATH_TEXT
+    query = scope.get("query_string", b"")
+    if b"%" not in query and not _CONTROL.search(query.decode("latin-1")):
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if _CONTROL.search(name):
+            return QUERY_NAME_TEXT
+        if _CONTROL.search(value):
+            return QUERY_TEXT.format(name=name)
+    return None
+
+
+def _json_problem(value: Any, field: str) -> str | None:
+    if isinstance(value, str):
+        return nul_problem(field, value)
+    if isinstance(value, list):
+        items: Any = ((f"{field}.{i}", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        for key in value:
+            if "\x00" in key:
+                return NUL_TEXT.format(field=field)
+        items = ((key if field == "body" else f"{field}.{key}", v) for key, v in value.items())
+    else:
+        return None
+    for name, item in items:
+        problem = _json_problem(item, name)
+        if problem:
+            return problem
+    return None
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return bool(media == b"application/json" or media.endswith(b"+json"))
+    # FastAPI reads a body without a Content-Type as JSON.
+    return True
+
+
+class InputGuardMiddleware:
+    """Refuse text no name or value can hold with 400, before routing or any query.
+
+    Control characters in the path or the query and NUL in a JSON body's strings are
+    refused here; urlencoded and multipart bodies are read by their endpoints, which
+    apply the same NUL rule (``nul_problem``).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = _url_problem(scope)
+        if problem is not None:
+            await error_response(400, "bad_request", problem)(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS") or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body, last = await _read_body(receive)
+        except StarletteHTTPException as exc:
+            # The body limit (the outer middleware) cut the body off while it streamed.
+            code = "payload_too_large" if exc.status_code == 413 else "bad_request"
+            response = error_response(exc.status_code, code, str(exc.detail))
+            await response(scope, receive, send)
+            return
+        if _JSON_NUL in body:
+            try:
+                problem = _json_problem(json.loads(body), "body")
+            except ValueError:
+                problem = None  # not JSON: the endpoint reports that in its own words
+            if problem is not None:
+                await error_response(400, "bad_request", problem)(scope, receive, send)
+                return
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+        if last is not None:
+            replay.append(last)
+
+        async def replay_receive() -> Message:
+            return replay.pop(0) if replay else await receive()
+
+        await self.app(scope, replay_receive, send)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
+    """The whole body, and a disconnect message if the client left while it streamed."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), None

@@ -5,10 +5,9 @@ from __future__ import annotations
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
+from keyops.api.errors import nul_problem
 from keyops.errors import BadRequest, PayloadTooLarge
 
-# Room for the other form fields and the multipart framing around the file.
-FORM_OVERHEAD = 64 * 1024
 # A field such as environmentList may be repeated once per value; the request body
 # limit, not this count, is what bounds the memory a form takes.
 MAX_REPEATED_FIELDS = 1000
@@ -31,19 +30,32 @@ async def read_form(
 ) -> FormData:
     """Parse a multipart body whose one file may be at most ``file_limit`` bytes.
 
-    A declared length beyond the file limit plus framing is refused before a byte is
-    read; the parser spools files to disk, so a large file is never held whole.
+    Each limit is checked against what it limits: the whole body against the request
+    limit (``BodyLimitMiddleware``, before and while it streams), the file part against
+    ``file_limit`` (``single_file``). The parser spools files to disk; other parts are
+    held in memory, bounded by the request limit.
     """
     require_multipart(request)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > file_limit + FORM_OVERHEAD:
-        raise file_too_large(file_field, file_limit)
-    form = await request.form(max_files=2, max_fields=len(allowed) + MAX_REPEATED_FIELDS)
+    settings = request.app.state.settings
+    form = await request.form(
+        max_files=2,
+        max_fields=len(allowed) + MAX_REPEATED_FIELDS,
+        # Starlette's own 1 MiB cap on a text part would refuse, in its own words, a
+        # pemEncodedFile sent as text or a long field the request limit allows.
+        max_part_size=max(settings.max_request_bytes, file_limit + 1),
+    )
     unknown = sorted({k for k in form if k not in allowed})
     if unknown:
         raise BadRequest(
             f"Unknown form field(s): {', '.join(unknown)}. Expected: {', '.join(allowed)}"
         )
+    for field, value in form.multi_items():
+        # The file's bytes are data, checked by their parser; text is stored as text.
+        problem = (
+            nul_problem(field, value) if isinstance(value, str) and field != file_field else None
+        )
+        if problem is not None:
+            raise BadRequest(problem)
     return form
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from keyops.domain.environments import PublishStatus
 from keyops.errors import BadRequest, NotFound, Unauthorized
 from keyops.secrets import Keyring, Purpose
+from keyops.storage.db import MAX_ROW_ID
 from keyops.storage.models import (
     DeployedArtifact,
     Environment,
@@ -78,7 +79,9 @@ class GatewayService:
         return (await self.session.scalars(stmt)).all()
 
     async def revoke_credential(self, credential_id: int) -> GatewayCredential:
-        record = await self.session.get(GatewayCredential, credential_id)
+        # An id beyond the column's range names no row; asking would be a driver error.
+        in_range = 0 < credential_id <= MAX_ROW_ID
+        record = await self.session.get(GatewayCredential, credential_id) if in_range else None
         if record is None:
             raise NotFound(f"Node credential (id: {credential_id}) is not found!")
         if record.revoked_at is None:

@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from keyops.api.deps import SessionDep, SettingsDep
+from keyops.api.errors import nul_problem
 from keyops.api.responses import ContractJSONResponse
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.auth import TokenRead
@@ -54,6 +55,11 @@ async def create_token(request: Request, session: SessionDep, settings: Settings
     fields = parse_qs(raw, keep_blank_values=True)
     if any(len(v) > 1 for v in fields.values()):
         raise BadRequest("Each parameter may be given only once!", error="invalid_request")
+    # PostgreSQL text can not hold NUL: refuse it before the credential is looked up.
+    for name, values in fields.items():
+        problem = nul_problem("A parameter name", name) or nul_problem(name, values[0])
+        if problem is not None:
+            raise BadRequest(problem, error="invalid_request")
 
     def field(name: str) -> str | None:
         values = fields.get(name)

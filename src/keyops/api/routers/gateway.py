@@ -10,9 +10,10 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from keyops.api.deps import DatabaseDep, KeyringDep, SettingsDep, bearer_token
 from keyops.api.responses import ContractJSONResponse
@@ -21,7 +22,6 @@ from keyops.api.schemas.common import CamelModel
 from keyops.config import Settings
 from keyops.domain.gateway import GatewayService
 from keyops.secrets import Keyring
-from keyops.storage.db import Database
 from keyops.storage.models import Environment
 
 router = SlashAgnosticRouter(prefix="/apiops/gateway", tags=["gateway"])
@@ -30,7 +30,8 @@ POLL_INTERVAL = 0.25
 
 class AckBody(CamelModel):
     node: str = Field(max_length=200)
-    revision: int = Field(ge=0)
+    # Revisions are BIGINT columns: a larger value is no revision the manager ever made.
+    revision: int = Field(ge=0, le=2**63 - 1)
     listen: str = Field(default="", max_length=300)
     fingerprints: dict[str, Any] = Field(default_factory=dict)
     error: str | None = Field(default=None, max_length=2000)
@@ -41,11 +42,24 @@ def _service(session: Any, keyring: Keyring, settings: Settings) -> GatewayServi
 
 
 async def _environment(
-    db: Database, request: Request, keyring: Keyring, settings: Settings
+    db: DatabaseDep, request: Request, keyring: KeyringDep, settings: SettingsDep
 ) -> Environment:
     token = bearer_token(request)
     async with db.transaction() as session:
         return await _service(session, keyring, settings).authenticate(token)
+
+
+# A dependency, so the credential is checked before the query parameters are validated:
+# a caller without a valid credential learns nothing about the request (401 first).
+NodeEnvironment = Annotated[Environment, Depends(_environment)]
+
+
+async def _ack_body(request: Request) -> AckBody:
+    """The acknowledgement, read only once the node is authenticated."""
+    try:
+        return AckBody.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
 @router.get("/sync/", summary="Long-poll for the environment's snapshot (gateway nodes)")
@@ -54,11 +68,11 @@ async def sync(
     db: DatabaseDep,
     keyring: KeyringDep,
     settings: SettingsDep,
+    env: NodeEnvironment,
     node: Annotated[str, Query(max_length=200)],
     since: Annotated[int, Query(ge=-1)] = -1,
     wait: Annotated[float, Query(ge=0, le=120)] = 20.0,
 ) -> Response:
-    env = await _environment(db, request, keyring, settings)
     deadline = time.monotonic() + min(wait, settings.gateway_poll_seconds)
     hello = True
     while True:
@@ -84,27 +98,35 @@ async def sync(
 
 @router.delete("/sync/", summary="A node going away (gateway nodes)")
 async def goodbye(
-    request: Request,
     db: DatabaseDep,
     keyring: KeyringDep,
     settings: SettingsDep,
+    env: NodeEnvironment,
     node: Annotated[str, Query(max_length=200)],
 ) -> dict[str, Any]:
-    env = await _environment(db, request, keyring, settings)
     async with db.transaction() as session:
         await _service(session, keyring, settings).disconnect(env, node)
     return {"success": True}
 
 
-@router.post("/ack/", summary="A node reports the revision it applied (gateway nodes)")
+@router.post(
+    "/ack/",
+    summary="A node reports the revision it applied (gateway nodes)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AckBody.model_json_schema(by_alias=True)}},
+        }
+    },
+)
 async def ack(
-    body: AckBody,
     request: Request,
+    env: NodeEnvironment,
     db: DatabaseDep,
     keyring: KeyringDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
-    env = await _environment(db, request, keyring, settings)
+    body = await _ack_body(request)
     async with db.transaction() as session:
         fresh = await session.get(Environment, env.id)
         assert fresh is not None
