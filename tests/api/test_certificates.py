@@ -32,6 +32,7 @@ from tests.support.certificates import (
     openssl_facts,
     sha256_hex,
 )
+from tests.support.java_dn import java_dn_pair
 from tests.support.messages import DEPLOYED, UNDEPLOYED
 
 EMPTY = "pemEncodedFile value can not be empty!"
@@ -230,6 +231,22 @@ async def test_subject_dn_reads_like_the_docs(s: Setting) -> None:
     await s.api.create_ok(name, certs.make_cert(subject, certs.key("rsa2048")).pem, s.envs[:1])
     (row,) = (await s.api.get_one(name))["certificateEnvironmentList"]
     assert row["subjectDn"] == "CN=example.com, O=Example Inc, C=US"
+
+
+async def test_subject_dn_is_what_java_prints(s: Setting) -> None:
+    subject = certs.name(
+        ("COUNTRY_NAME", "US"),
+        ("ORGANIZATION_NAME", "GoDaddy.com, Inc."),
+        ("1.2.840.113549.1.9.1", "ops@example.org"),
+        [("COMMON_NAME", " spaced "), ("2.5.4.97", "VATHU-23584497")],
+    )
+    cert = certs.make_cert(subject, certs.key("p256"))
+    name = unique("cert")
+    await s.api.create_ok(name, cert.pem, s.envs[:1])
+    (row,) = (await s.api.get_one(name))["certificateEnvironmentList"]
+    expected = 'CN=" spaced " + OID.2.5.4.97=VATHU-23584497, EMAILADDRESS=ops@example.org, O="GoDaddy.com, Inc.", C=US'  # noqa: E501
+    assert java_dn_pair(cert.der)[0] == expected
+    assert row["subjectDn"] == expected
 
 
 async def test_same_alias_in_other_environments_and_other_projects_is_fine(

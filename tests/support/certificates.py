@@ -5,8 +5,9 @@
 * ``CertificateClient`` speaks the certificate and JWK endpoints of one project.
 * ``state_of`` takes a snapshot of everything a request could change, for the
   "a refused request changes nothing" checks.
-* ``openssl_facts`` reads a certificate file with the openssl CLI: the reference the
-  API's sha1Thumbprint, startDate, endDate and subjectDn are compared with.
+* ``openssl_facts`` reads a certificate file with the openssl CLI (and its subjectDn
+  with the JDK): the reference the API's sha1Thumbprint, startDate, endDate and
+  subjectDn are compared with.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from keyops.config import Settings
 from keyops.storage.models import Environment
 from tests.conftest import bearer
 from tests.crypto import certs
+from tests.support.java_dn import java_dn_pair
 from tests.support.storage import open_database
 
 # A part: (field name, value, filename). A filename (even "") makes it a file part.
@@ -301,53 +303,6 @@ def der_of(item_env: dict[str, Any]) -> bytes:
 
 # --- the openssl CLI as the reference --------------------------------------------------
 
-# RFC 4514 text, most specific RDN first, UTF-8 kept as text (see tests/crypto/test_x509.py).
-OPENSSL_NAMEOPT = "RFC2253,sep_comma_plus_space,-esc_msb"
-# Where Java (and so Apinizer and keyops) spells a keyword differently from openssl.
-OPENSSL_TO_JAVA_KEYWORDS = {
-    "emailAddress": "EMAILADDRESS",
-    "serialNumber": "SERIALNUMBER",
-    "title": "T",
-    "SN": "SURNAME",
-    "GN": "GIVENNAME",
-    "street": "STREET",
-}
-
-
-def _split_unescaped(text: str, separator: str) -> list[str]:
-    parts: list[str] = []
-    current = ""
-    i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            current += text[i : i + 2]
-            i += 2
-        elif text.startswith(separator, i):
-            parts.append(current)
-            current = ""
-            i += len(separator)
-        else:
-            current += text[i]
-            i += 1
-    parts.append(current)
-    return parts
-
-
-def openssl_dn_as_java(text: str) -> str:
-    """openssl's RFC 2253 subject in the Java form keyops reports.
-
-    openssl writes a multi-valued RDN's attributes reversed and joined with " + ";
-    Java keeps the encoded order and joins them with "+".
-    """
-    rdns = []
-    for rdn in _split_unescaped(text, ", "):
-        avas = []
-        for ava in reversed(_split_unescaped(rdn, " + ")):
-            keyword, _, value = ava.partition("=")
-            avas.append(f"{OPENSSL_TO_JAVA_KEYWORDS.get(keyword, keyword)}={value}")
-        rdns.append("+".join(avas))
-    return ", ".join(rdns)
-
 
 def _openssl_instant(value: str) -> str:
     parsed = dt.datetime.strptime(value, "%b %d %H:%M:%S %Y GMT")
@@ -355,7 +310,7 @@ def _openssl_instant(value: str) -> str:
 
 
 def openssl_facts(cert_file: Path) -> dict[str, Any]:
-    """sha1Thumbprint, startDate, endDate, subjectDn and DER of a PEM file, per openssl."""
+    """sha1Thumbprint, startDate, endDate, subjectDn and DER of a PEM file, per openssl/Java."""
     out = subprocess.run(
         [
             "openssl",
@@ -367,9 +322,6 @@ def openssl_facts(cert_file: Path) -> dict[str, Any]:
             "-sha1",
             "-startdate",
             "-enddate",
-            "-subject",
-            "-nameopt",
-            OPENSSL_NAMEOPT,
         ],
         capture_output=True,
         check=True,
@@ -387,7 +339,8 @@ def openssl_facts(cert_file: Path) -> dict[str, Any]:
         "sha1Thumbprint": lines["sha1 Fingerprint"].replace(":", "").upper(),
         "startDate": _openssl_instant(lines["notBefore"]),
         "endDate": _openssl_instant(lines["notAfter"]),
-        "subjectDn": openssl_dn_as_java(lines["subject"]),
+        # Apinizer is Java: the DN is what the JDK prints (tests/support/java_dn.py).
+        "subjectDn": java_dn_pair(der)[0],
         "der": der,
     }
 

@@ -11,25 +11,28 @@ a private key anywhere in the file rejects it, even next to a certificate. Any o
 PEM block (CSR, CRL, ``TRUSTED CERTIFICATE``, ``PUBLIC KEY`` ...) also rejects it,
 so a file never holds more than what gets stored.
 
-DN text (``dn_text``) follows Java's ``X500Principal.toString()`` / ``X500Name``, which
-is what Apinizer reports as ``subjectDn`` (``CN=example.com, O=Example Inc, C=US``):
+DN text (``dn_text_der``, the one function for every DN keyops shows: certificates,
+keystore entries, gateway peers) equals the JDK's ``X500Principal.toString()`` (and
+``getSubjectDN().toString()``), because Apinizer is a Java product and clients compare
+these strings. Checked against JDK 17 in tests/crypto/test_dn_java.py over the Mozilla
+bundle and crafted names. The rules of sun.security.x509.X500Name / RDN / AVA:
 
-* RDNs most specific first (reverse of the ASN.1 order, as RFC 4514 does), joined with
-  ``", "``; the attributes of a multi-valued RDN are joined with ``"+"`` and kept in their
-  encoded order (as Java and pyca/cryptography do; OpenSSL reverses them).
-* Attribute keywords are Java's: CN, C, L, ST, O, OU, T, IP, STREET, DC, DNQ, SURNAME,
-  GIVENNAME, INITIALS, GENERATION, EMAILADDRESS, UID, SERIALNUMBER. OpenSSL spells a few
-  of these differently (``emailAddress``, ``serialNumber``, ``title``, ``SN``, ``GN``...);
-  we keep Java's spelling because Apinizer is a Java product and clients compare these
-  strings. Any other attribute is ``<dotted OID>=#<hex of the DER value>`` (RFC 4514).
-* Values are escaped per RFC 4514 with backslashes (``, + " \\ < > ;``, a leading ``#``
-  or space, a trailing space, control characters as ``\\XX``); non-ASCII text is kept
-  as-is. Java's ``toString()`` would quote such values instead; backslash escaping is
-  the standard, unambiguous form.
+* RDNs most specific first (reverse of the DER order), joined with ``", "``; the
+  attributes of a multi-valued RDN in their encoded order, joined with ``" + "``.
+* Keywords CN, C, L, ST, O, OU, T, IP, STREET, DC, DNQ, SURNAME, GIVENNAME, INITIALS,
+  GENERATION, EMAILADDRESS, UID, SERIALNUMBER; any other attribute is ``OID.<dotted>``.
+* Values of UTF8String, PrintableString, IA5String, GeneralString (ASCII), TeletexString
+  (ISO-8859-1), BMPString and UniversalString are text, undecodable bytes as U+FFFD;
+  any other value (NumericString, VisibleString, INTEGER, OCTET STRING, BIT STRING...)
+  is ``#`` and the lower-case hex of its DER.
+* Text is never backslash-escaped as RFC 4514 would; it is put in double quotes when it
+  holds any of ``, + = < > # ; " \\`` or a newline, starts or ends with a space or
+  newline, or has two blanks in a row; inside, ``"`` and ``\\`` get a backslash. A value
+  already wrapped in double quotes is shown as it is. Other characters (controls,
+  non-ASCII) are kept as they are.
 
-The result equals ``openssl x509 -noout -subject -nameopt
-RFC2253,sep_comma_plus_space,-esc_msb`` except for the keyword spelling above and the
-``" + "`` / order of multi-valued RDNs (see tests/crypto/test_x509.py).
+The Name is read from the certificate's own DER, not from pyca/cryptography's decoded
+attributes, so types pyca cannot represent (an INTEGER value) print as Java prints them.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ __all__ = [
     "CertificateParseError",
     "ParsedCertificate",
     "dn_text",
+    "dn_text_der",
     "format_instant",
+    "name_ders",
     "parse_certificate",
 ]
 
@@ -180,12 +185,13 @@ def _reject_der_private_key(der: bytes) -> None:
 def _describe(cert: x509.Certificate) -> ParsedCertificate:
     der = cert.public_bytes(serialization.Encoding.DER)
     key_type, curve, key_size = _key_info(cert)
+    issuer_der, subject_der = name_ders(cert)
     return ParsedCertificate(
         der=der,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        subject_dn=dn_text(cert.subject),
-        issuer_dn=dn_text(cert.issuer),
+        subject_dn=dn_text_der(subject_der),
+        issuer_dn=dn_text_der(issuer_der),
         serial_number=_serial_hex(cert.serial_number),
         sha1_thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
         sha256_thumbprint=hashlib.sha256(der).hexdigest().upper(),
@@ -235,7 +241,9 @@ def format_instant(dt: datetime) -> str:
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
 
 
-# Java's sun.security.x509.AVAKeyword table (the later keyword wins for an OID).
+# Java's sun.security.x509.AVAKeyword table as X500Principal.toString() uses it (checked
+# against JDK 17): where two keywords share an OID the later one wins (ST not S, DNQ not
+# DNQUALIFIER, EMAILADDRESS not EMAIL); every other OID is written "OID.<dotted>".
 _KEYWORDS: dict[str, str] = {
     "2.5.4.3": "CN",
     "2.5.4.6": "C",
@@ -257,59 +265,200 @@ _KEYWORDS: dict[str, str] = {
     "2.5.4.5": "SERIALNUMBER",
 }
 
-_ESCAPED = frozenset(',+"\\<>;')
+# sun.security.x509.AVA.toKeywordValueString: any of these anywhere quotes the value.
+_QUOTE_TRIGGERS = frozenset(',+=\n<>#;\\"')
+# DerValue.isPrintableStringChar, plus the triggers: the characters whose spacing counts.
+_PRINTABLE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+
+_TAG_SEQUENCE = 0x30
+_TAG_SET = 0x31
+_TAG_OID = 0x06
 
 
 def dn_text(name: x509.Name) -> str:
-    """Java/Apinizer-style DN text: ``CN=example.com, O=Example Inc, C=US``."""
-    return ", ".join("+".join(_ava_text(attr) for attr in rdn) for rdn in reversed(name.rdns))
+    """Java's ``X500Principal.toString()`` of a pyca Name (see ``dn_text_der``)."""
+    return dn_text_der(name.public_bytes())
 
 
-def _ava_text(attr: x509.NameAttribute[str | bytes]) -> str:
-    oid = attr.oid.dotted_string
-    keyword = _KEYWORDS.get(oid)
-    if keyword is None or isinstance(attr.value, bytes):
-        # RFC 4514 section 2.4: types without a keyword are written as #hex of the DER.
-        return f"{keyword or oid}=#{_attribute_value_der(attr).hex().upper()}"
-    return f"{keyword}={_escape_value(attr.value)}"
+def dn_text_der(name_der: bytes) -> str:
+    """Java's ``X500Principal.toString()`` of a DER ``Name``: ``CN=example.com, O="A, Inc.", C=US``.
+
+    Raises ValueError when ``name_der`` is not a DER Name.
+    """
+    content, rest = _der_take(name_der, _TAG_SEQUENCE)
+    if rest:
+        raise ValueError("trailing data after the Name")
+    rdns: list[str] = []
+    while content:
+        rdn, content = _der_take(content, _TAG_SET)
+        avas: list[str] = []
+        while rdn:
+            atv, rdn = _der_take(rdn, _TAG_SEQUENCE)
+            oid, value = _der_take(atv, _TAG_OID)
+            avas.append(_ava_text(_oid_text(oid), value))
+        rdns.append(" + ".join(avas))
+    return ", ".join(reversed(rdns))
 
 
-def _escape_value(value: str) -> str:
+def _ava_text(oid: str, value_tlv: bytes) -> str:
+    keyword = _KEYWORDS.get(oid, f"OID.{oid}")
+    tag, content, rest = _der_tlv(value_tlv)
+    if rest:
+        raise ValueError("trailing data after an attribute value")
+    text = _java_string(tag, content)
+    if text is None:
+        # Not a string type: Java writes "#" and the value's DER (re-encoded, lower case).
+        return f"{keyword}=#{(bytes([tag]) + _der_length(len(content)) + content).hex()}"
+    return f"{keyword}={_java_value(text)}"
+
+
+def _java_string(tag: int, content: bytes) -> str | None:
+    """DerValue.getAsString(): the string types Java decodes, with its charsets."""
+    match tag:
+        case 0x0C:  # UTF8String
+            return content.decode("utf-8", errors="replace")
+        case 0x13 | 0x16 | 0x1B:  # PrintableString, IA5String, GeneralString
+            return content.decode("ascii", errors="replace")
+        case 0x14:  # TeletexString, which Java reads as ISO-8859-1
+            return content.decode("latin-1")
+        case 0x1C:  # UniversalString
+            return _java_utf32be(content)
+        case 0x1E:  # BMPString
+            return _java_utf16be(content)
+        case _:
+            return None
+
+
+def _java_utf16be(data: bytes) -> str:
+    # Java's UTF-16BE decoder treats a high surrogate and the unit after it as one
+    # malformed sequence (one U+FFFD for both); Python's would keep the second unit.
     out: list[str] = []
-    last = len(value) - 1
-    for i, ch in enumerate(value):
-        if ch in _ESCAPED or (i == 0 and ch in "# ") or (i == last and ch == " "):
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ch == "\x7f":
-            out.append(f"\\{ord(ch):02X}")
+    i = 0
+    while i + 1 < len(data):
+        unit = int.from_bytes(data[i : i + 2], "big")
+        i += 2
+        if 0xD800 <= unit <= 0xDBFF:
+            if i + 1 >= len(data):
+                out.append("\ufffd")
+                continue
+            low = int.from_bytes(data[i : i + 2], "big")
+            i += 2
+            if 0xDC00 <= low <= 0xDFFF:
+                out.append(chr(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)))
+            else:
+                out.append("\ufffd")
+        elif 0xDC00 <= unit <= 0xDFFF:
+            out.append("\ufffd")
         else:
-            out.append(ch)
+            out.append(chr(unit))
+    if i < len(data):
+        out.append("\ufffd")
     return "".join(out)
 
 
-def _attribute_value_der(attr: x509.NameAttribute[str | bytes]) -> bytes:
-    # pyca does not expose the raw value; re-encode a one-attribute Name, which keeps the
-    # original ASN.1 string type, and dig out the value: SEQUENCE > SET > SEQUENCE > [OID, value].
-    name_der = x509.Name([x509.RelativeDistinguishedName([attr])]).public_bytes()
-    rdn_set = _der_content(name_der)
-    atv = _der_content(rdn_set)
-    atv_content = _der_content(atv)
-    oid_len = _der_tlv_length(atv_content)
-    return atv_content[oid_len:]
+def _java_utf32be(data: bytes) -> str:
+    # Java keeps a surrogate code point as a lone char and replaces only values past
+    # U+10FFFF and a short tail; Python's decoder would replace surrogates too.
+    units = [int.from_bytes(data[i : i + 4], "big") for i in range(0, len(data) - 3, 4)]
+    text = "".join("\ufffd" if cp > 0x10FFFF else chr(cp) for cp in units)
+    return text + ("\ufffd" if len(data) % 4 else "")
+
+
+def _java_value(value: str) -> str:
+    """AVA.toKeywordValueString for a string: quote instead of escaping, as Java does."""
+    already_quoted = len(value) > 1 and value[0] == '"' and value[-1] == '"'
+    quote = False
+    previous_white = False
+    out: list[str] = []
+    last = len(value) - 1
+    for i, ch in enumerate(value):
+        if already_quoted and i in (0, last):
+            out.append(ch)
+            continue
+        if ch in _PRINTABLE or ch in _QUOTE_TRIGGERS:
+            if (i == 0 and ch in " \n") or ch in _QUOTE_TRIGGERS:
+                quote = True
+            if ch in " \n":
+                # Two blanks in a row would be folded by a reader, so Java quotes them.
+                quote = quote or previous_white
+                previous_white = True
+            else:
+                if ch in '"\\':
+                    out.append("\\")
+                previous_white = False
+        else:
+            previous_white = False
+        out.append(ch)
+    if out and out[-1] in " \n":
+        quote = True
+    text = "".join(out)
+    return f'"{text}"' if quote and not already_quoted else text
+
+
+def name_ders(cert: x509.Certificate) -> tuple[bytes, bytes]:
+    """The DER ``(issuer, subject)`` Names exactly as the certificate encodes them."""
+    tbs, _ = _der_take(cert.tbs_certificate_bytes, _TAG_SEQUENCE)
+    tag, _, rest = _der_tlv(tbs)
+    if tag == 0xA0:  # explicit version
+        tbs = rest
+    for _skip in ("serialNumber", "signature"):
+        _, _, tbs = _der_tlv(tbs)
+    issuer_len = _der_tlv_length(tbs)
+    issuer, tbs = tbs[:issuer_len], tbs[issuer_len:]
+    _, _, tbs = _der_tlv(tbs)  # validity
+    return issuer, tbs[: _der_tlv_length(tbs)]
+
+
+def _oid_text(content: bytes) -> str:
+    arcs: list[int] = []
+    value = 0
+    for byte in content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs or content[-1] & 0x80:
+        raise ValueError("malformed OBJECT IDENTIFIER")
+    first = arcs[0]
+    head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    return ".".join(str(arc) for arc in head + arcs[1:])
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
 
 
 def _der_header(data: bytes) -> tuple[int, int]:
     """Return (header length, content length) of the TLV at the start of ``data``."""
+    if len(data) < 2:
+        raise ValueError("truncated DER")
     first = data[1]
     if first < 0x80:
-        return 2, first
-    count = first & 0x7F
-    return 2 + count, int.from_bytes(data[2 : 2 + count], "big")
+        header, length = 2, first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or len(data) < 2 + count:
+            raise ValueError("unsupported DER length")
+        header, length = 2 + count, int.from_bytes(data[2 : 2 + count], "big")
+    if header + length > len(data):
+        raise ValueError("truncated DER")
+    return header, length
 
 
-def _der_content(data: bytes) -> bytes:
+def _der_tlv(data: bytes) -> tuple[int, bytes, bytes]:
+    """Split ``data`` into (tag, content of its first TLV, what follows it)."""
     header, length = _der_header(data)
-    return data[header : header + length]
+    return data[0], data[header : header + length], data[header + length :]
+
+
+def _der_take(data: bytes, tag: int) -> tuple[bytes, bytes]:
+    found, content, rest = _der_tlv(data)
+    if found != tag:
+        raise ValueError(f"expected DER tag {tag:#04x}, found {found:#04x}")
+    return content, rest
 
 
 def _der_tlv_length(data: bytes) -> int:
