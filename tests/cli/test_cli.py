@@ -288,3 +288,57 @@ def test_cli_on_postgresql_then_serve(tmp_path: Path) -> None:
                 "error": "unauthorized_client",
                 "error_description": "Invalid token",
             }
+
+
+def test_cli_short_password_is_one_line_on_a_narrow_console(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    cli.ok("user", "create", "gina", "--password", "gina-password")
+    for args in (
+        ("user", "create", "hank", "--password", "short"),
+        ("user", "set-password", "gina", "--password", "short"),
+    ):
+        env = {**cli.env(), "COLUMNS": "30"}
+        result = subprocess.run(
+            [sys.executable, "-m", "keyops", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        assert result.stderr == "error: password must be at least 8 characters!\n"
+
+
+def test_cli_refuses_an_unreachable_database_in_one_line(tmp_path: Path) -> None:
+    cli = Cli("postgresql://postgres@127.0.0.1:1/x", tmp_path / "data")
+    result = cli.run("user", "list")
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith(
+        "keyops: can not reach the database postgresql://postgres@127.0.0.1:1/x ("
+    )
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_cli_node_token_never_replaces_a_missing_key_file(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    env = {**cli.env(), "KEYOPS_MASTER_KEY": ""}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keyops", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    cli.ok("env", "create", "production")
+    assert run("env", "node-token", "production").returncode == 0
+    key_file = cli.data_dir / "master.key"
+    key_file.unlink()
+    result = run("env", "node-token", "production")
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith("keyops: no master key: this database's secrets are sealed")
+    assert not key_file.exists()

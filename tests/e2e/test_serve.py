@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -13,7 +18,7 @@ import httpx
 import pytest
 
 from tests.support.databases import database, postgres_database
-from tests.support.server import LiveServer, live_server
+from tests.support.server import TEST_MASTER_KEY, LiveServer, free_port, live_server
 
 GENERATED = re.compile(r"created user 'admin' with generated password: (\S+)")
 INVALID_TOKEN = {"error": "unauthorized_client", "error_description": "Invalid token"}
@@ -180,3 +185,180 @@ def test_two_replicas_on_one_postgresql_behave_as_one(tmp_path: Path) -> None:
         # Both replicas stayed up.
         for server in (a, b):
             assert server.process.poll() is None
+
+
+# --- startup refusals: one line on stderr, exit status 2, nothing left behind ----------
+
+
+def serve_once(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``keyops serve`` expecting it to refuse; its port is never reached."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KEYOPS_")}
+    base.update(
+        {
+            "KEYOPS_DATA_DIR": str(data_dir),
+            "KEYOPS_LOG_LEVEL": "INFO",
+            "KEYOPS_ADMIN_PASSWORD": "long-enough-pw",
+            "COLUMNS": "40",
+            **env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "keyops", "serve", "--port", str(free_port())],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def refusal(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("keyops: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"KEYOPS_ADMIN_PASSWORD": "short"},
+            "keyops: KEYOPS_ADMIN_PASSWORD is too short (5 characters): at least 8 characters"
+            " are required; set a longer one, or unset it to have one generated on the first run",
+        ),
+        (
+            {"KEYOPS_MASTER_KEY": "bm90LWEta2V5"},
+            "keyops: KEYOPS_MASTER_KEY is not valid (the master key must be 32 bytes, got 9):"
+            " set it to the base64 of a 32-byte key, or unset it to use {data}/master.key",
+        ),
+        (
+            {"KEYOPS_MASTER_KEY": "not base64!"},
+            "keyops: KEYOPS_MASTER_KEY is not valid (the master key is not valid base64):"
+            " set it to the base64 of a 32-byte key, or unset it to use {data}/master.key",
+        ),
+        (
+            {"KEYOPS_TOKEN_TTL_SECONDS": "5", "KEYOPS_MAX_UPLOAD_BYTES": "lots"},
+            "keyops: KEYOPS_TOKEN_TTL_SECONDS is not valid (input should be greater than or"
+            " equal to 60); KEYOPS_MAX_UPLOAD_BYTES is not valid (input should be a valid"
+            " integer, unable to parse string as an integer): fix or unset it",
+        ),
+        (
+            {"KEYOPS_LOG_LEVEL": "loud"},
+            "keyops: KEYOPS_LOG_LEVEL is not valid: use one of critical, error, warning, info,"
+            " debug",
+        ),
+        (
+            {"KEYOPS_DATABASE_URL": "mysql://db/x"},
+            "keyops: KEYOPS_DATABASE_URL is not valid (unsupported database 'mysql': use SQLite"
+            " or PostgreSQL): use sqlite:///path.db or postgresql://user@host/db",
+        ),
+        (
+            {"KEYOPS_URL_ALLOW_LIST": "10.1.2.3/8"},
+            "keyops: KEYOPS_URL_ALLOW_LIST is not valid: allow list entry '10.1.2.3/8' is not an"
+            " IP network: 10.1.2.3/8 has host bits set",
+        ),
+    ],
+)
+def test_a_bad_setting_is_refused_in_one_line(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    data = tmp_path / "data"
+    line = refusal(serve_once(data, **env))
+    assert line == expected.format(data=data.resolve())
+    # Refused before anything was created: no schema, no key file.
+    assert not data.exists()
+
+
+def test_an_unreachable_database_is_refused_fast(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = serve_once(
+        tmp_path / "data",
+        KEYOPS_DATABASE_URL="postgresql://postgres:hunter2@127.0.0.1:1/x",
+        KEYOPS_DATABASE_CONNECT_TIMEOUT_SECONDS="2",
+    )
+    line = refusal(result)
+    assert time.monotonic() - started < 30
+    assert line.startswith(
+        "keyops: can not reach the database postgresql://postgres:***@127.0.0.1:1/x ("
+    )
+    assert line.endswith(
+        "): check KEYOPS_DATABASE_URL and that the database is running and reachable"
+    )
+    assert "hunter2" not in result.stderr
+
+
+def test_an_unopenable_sqlite_file_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "keyops.db"
+    line = refusal(serve_once(tmp_path / "data", KEYOPS_DATABASE_URL=f"sqlite:///{missing}"))
+    assert line == (
+        f"keyops: can not reach the database sqlite:///{missing} (unable to open database"
+        " file): check KEYOPS_DATABASE_URL and that the database is running and reachable"
+    )
+
+
+def test_a_failed_migration_is_refused(tmp_path: Path) -> None:
+    db_path = tmp_path / "newer.db"
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('ffffffffffff')")
+    line = refusal(serve_once(tmp_path / "data", KEYOPS_DATABASE_URL=f"sqlite:///{db_path}"))
+    assert line.startswith(f"keyops: migrating the database sqlite:///{db_path} failed (")
+    assert "ffffffffffff" in line
+    assert line.endswith(
+        "): restore it from a backup, or run the keyops version that last migrated it"
+    )
+
+
+def test_a_missing_key_file_beside_sealed_secrets_is_refused_not_replaced(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'keyops.db'}"
+    # A first run with the key file: the database records that key.
+    with live_server(
+        url, data, admin_password="long-enough-pw", extra_env={"KEYOPS_MASTER_KEY": ""}
+    ):
+        pass
+    key_file = data / "master.key"
+    assert key_file.exists()
+    key_file.rename(tmp_path / "master.key.backup")
+
+    line = refusal(serve_once(data, KEYOPS_DATABASE_URL=url))
+    path = key_file.resolve()
+    assert re.fullmatch(
+        r"keyops: no master key: this database's secrets are sealed with master key"
+        rf" [0-9a-f]{{16}}, but {re.escape(str(path))} does not exist and KEYOPS_MASTER_KEY is"
+        rf" not set\. Restore the key file from your backup to {re.escape(str(path))} \(mode"
+        r" 0600\), or set KEYOPS_MASTER_KEY to the base64 of that key\.",
+        line,
+    ), line
+    assert not key_file.exists()
+    assert sorted(p.name for p in data.iterdir() if p.name.startswith("master")) == []
+
+    # Another key is refused too, naming both ids.
+    line = refusal(serve_once(data, KEYOPS_DATABASE_URL=url, KEYOPS_MASTER_KEY=TEST_MASTER_KEY))
+    assert "this database's secrets are sealed with master key" in line
+    assert "Set KEYOPS_MASTER_KEY (or the data directory's master.key)" in line
+
+    # Restored, it starts again.
+    (tmp_path / "master.key.backup").rename(key_file)
+    with live_server(
+        url, data, admin_password="long-enough-pw", extra_env={"KEYOPS_MASTER_KEY": ""}
+    ):
+        pass
+
+
+def test_a_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "master.key").write_text(TEST_MASTER_KEY + "\n")
+    (data / "master.key").chmod(0o644)
+    line = refusal(serve_once(data))
+    assert line == (
+        f"keyops: the master key file can not be used ({data / 'master.key'} is readable by"
+        " others (mode 644); keyops needs it to be 0600): restore it from your backup with"
+        " mode 0600, or set KEYOPS_MASTER_KEY"
+    )

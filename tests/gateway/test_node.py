@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -457,27 +457,70 @@ def fetch(port: int, context: ssl.SSLContext, path: str) -> Answer:
 
 
 def refused(port: int, make_context: Callable[[ssl.TLSVersion], ssl.SSLContext]) -> None:
-    """The node refuses this client's certificate in the TLS handshake.
+    """The node refuses this client's certificate in the TLS handshake, with an alert.
 
     With TLS 1.2 the client's own handshake call fails. With TLS 1.3 the client finishes
     its side of the handshake before the server checks the client certificate, so the
-    refusal shows as the connection ending before any HTTP answer. (asyncio closes the
-    transport on a failed server handshake without flushing OpenSSL's alert, so the
-    client sees an EOF or a reset rather than an ``unknown ca`` alert.)
+    refusal arrives on its first read. Either way it is OpenSSL's ``unknown ca`` alert,
+    not a bare EOF or reset.
     """
     tls12 = make_context(ssl.TLSVersion.TLSv1_2)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with pytest.raises((ssl.SSLError, ConnectionError)):
+        with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_UNKNOWN_CA"):
             tls12.wrap_socket(raw, server_hostname="127.0.0.1")
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        data = b""
-        with contextlib.suppress(ssl.SSLError, ConnectionError):
-            with make_context(ssl.TLSVersion.TLSv1_3).wrap_socket(
-                raw, server_hostname="127.0.0.1"
-            ) as tls:
+        with make_context(ssl.TLSVersion.TLSv1_3).wrap_socket(
+            raw, server_hostname="127.0.0.1"
+        ) as tls:
+            with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_UNKNOWN_CA"):
                 tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 data = tls.recv(1024)
-        assert data == b"", f"the server answered instead of refusing: {data!r}"
+                pytest.fail(f"the server answered instead of refusing: {data!r}")
+
+
+@dataclass
+class SClient:
+    """What ``openssl s_client -msg`` saw of one connection."""
+
+    output: str
+
+    @property
+    def acceptable_ca_names(self) -> list[str]:
+        lines = self.output.splitlines()
+        if "Acceptable client certificate CA names" not in lines:
+            return []
+        names = []
+        for line in lines[lines.index("Acceptable client certificate CA names") + 1 :]:
+            if not line.strip() or (":" in line and "=" not in line.split(":", 1)[0]):
+                break
+            names.append(line.strip())
+        return names
+
+    @property
+    def alerts_received(self) -> list[str]:
+        return re.findall(r"^<<< TLS [0-9.]+, Alert \[length [0-9a-f]+\], (.+)$", self.output, re.M)
+
+
+def s_client(port: int, m: Material, client: certs.Issued | None, version: str) -> SClient:
+    """Run the real OpenSSL client against the node: a GET, then wait for the answer."""
+    args = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", f"-{version}", "-msg"]
+    args += ["-CAfile", str(write(m.work / "server-ca.pem", m.server_ca.pem)), "-ign_eof"]
+    if client is not None:
+        stem = m.work / f"s-client-{client.cert.serial_number:x}"
+        args += ["-cert", str(write(stem.with_suffix(".crt"), client.pem))]
+        args += ["-key", str(write(stem.with_suffix(".key"), client.key_pem))]
+    result = subprocess.run(
+        args,
+        input=b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        capture_output=True,
+        timeout=20,
+    )
+    return SClient(result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace"))
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def sha256(der: bytes) -> str:
@@ -725,3 +768,38 @@ def test_cli_subprocess_serves_and_says_goodbye_on_sigterm(
     assert b"applied revision 7" in stderr
     for secret in [*material.secrets(), TOKEN.encode()]:
         assert secret not in stderr
+
+
+def test_unknown_client_ca_gets_an_alert_and_the_request_names_the_truststore(
+    manager: ManagerDouble, material: Material, tmp_path: Path
+) -> None:
+    manager.publish(snapshot(material, 1))
+    with running(node_config(manager.url, tmp_path)) as node:
+        node.wait_revision(1)
+        for version in ("tls1_2", "tls1_3"):
+            # A client certificate from a CA the truststore does not hold: OpenSSL's alert.
+            seen = s_client(node.port, material, material.client_b, version)
+            assert seen.alerts_received == ["fatal unknown_ca"], seen.output
+            assert "alert unknown ca" in seen.output
+            assert seen.acceptable_ca_names == ["O = Acme, CN = Client CA A"], seen.output
+            assert '"keys"' not in seen.output
+
+            # A client of the truststore's CA gets its answer, with no alert.
+            seen = s_client(node.port, material, material.client_a, version)
+            assert '"keys"' in seen.output, seen.output
+            assert "fatal" not in "".join(seen.alerts_received)
+            assert seen.acceptable_ca_names == ["O = Acme, CN = Client CA A"]
+
+        # After a truststore rotation, new connections name the new CAs.
+        manager.publish(snapshot(material, 2, trusted=(material.client_ca_c, material.client_ca_a)))
+        node.wait_revision(2)
+        seen = s_client(node.port, material, None, "tls1_3")
+        assert seen.acceptable_ca_names == [
+            "O = Acme, CN = Client CA C",
+            "O = Acme, CN = Client CA A",
+        ], seen.output
+        assert '"keys"' in seen.output
+        assert s_client(node.port, material, material.client_a, "tls1_2").alerts_received in (
+            [],
+            ["warning close_notify"],
+        )

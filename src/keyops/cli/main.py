@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -13,6 +14,15 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.cli.gateway import gateway
+from keyops.cli.startup import (
+    Refused,
+    check_settings,
+    exit_refused,
+    load_keyring_checked,
+    load_settings,
+    migrate,
+    preflight,
+)
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.domain.environments import EnvironmentService
@@ -20,9 +30,7 @@ from keyops.domain.projects import ProjectService
 from keyops.domain.tokens import TokenService, parse_expiry
 from keyops.domain.users import UserService
 from keyops.errors import KeyopsError
-from keyops.secrets import Keyring, load_keyring
 from keyops.storage.db import Database
-from keyops.storage.migrate import upgrade_to_head
 from keyops.storage.models.base import utcnow
 
 T = TypeVar("T")
@@ -43,24 +51,29 @@ err = Console(stderr=True)
 
 
 def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run one unit of work against the configured database, migrating it first."""
-    settings = Settings()
+    """Run one unit of work against the configured database, migrating it first.
 
-    async def main() -> T:
-        if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(upgrade_to_head, settings.async_database_url)
-        db = Database(settings.async_database_url)
-        try:
-            async with db.transaction() as session:
-                return await work(session, settings)
-        finally:
-            await db.dispose()
-
+    A refusal (settings, database, master key) exits 2 with one line; an error of the
+    work itself (a duplicate name, a too short password) exits 1 with one line.
+    """
     try:
+        settings = load_settings()
+
+        async def main() -> T:
+            await migrate(settings)
+            db = Database.of(settings)
+            try:
+                async with db.transaction() as session:
+                    return await work(session, settings)
+            finally:
+                await db.dispose()
+
         return asyncio.run(main())
+    except Refused as exc:
+        exit_refused(exc)
     except KeyopsError as exc:
-        err.print(f"[red]error:[/red] {exc.description}", highlight=False)
+        # Plain print, not rich: a console would wrap the line at the terminal's width.
+        print(f"error: {' '.join(exc.description.split())}", file=sys.stderr, flush=True)
         raise typer.Exit(1) from None
 
 
@@ -72,12 +85,23 @@ def serve(
         bool, typer.Option(help="Also create project MyProject and three environments.")
     ] = False,
 ) -> None:
-    """Start the keyops service."""
+    """Start the keyops service.
+
+    Refuses to start (exit status 2, one line on stderr saying what to fix) on a bad
+    setting, a too short KEYOPS_ADMIN_PASSWORD, a missing, malformed or wrong master key,
+    an unreachable database or a failed migration.
+    """
     import uvicorn
 
     from keyops.api.app import create_app
 
-    settings = Settings()
+    try:
+        settings = load_settings()
+        check_settings(settings)
+        # Before logging is set up, so that a refusal is the only line on stderr.
+        asyncio.run(preflight(settings))
+    except Refused as exc:
+        exit_refused(exc)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
@@ -323,7 +347,7 @@ def env_node_token(
 
     async def work(session: AsyncSession, settings: Settings) -> str:
         env = await EnvironmentService(session, known_targets=target_names(settings)).get(name)
-        keyring = _keyring(settings)
+        keyring = await load_keyring_checked(session, settings)
         service = GatewayService(
             session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds
         )
@@ -354,14 +378,6 @@ def env_set_tls(
 
     _run(work)
     out.print(f"TLS identity of {name} set; its gateway nodes pick it up on their next sync")
-
-
-def _keyring(settings: Settings) -> Keyring:
-    return load_keyring(
-        settings.master_key.get_secret_value() if settings.master_key else None,
-        settings.data_dir,
-        settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None,
-    )
 
 
 # --- tokens --------------------------------------------------------------------------

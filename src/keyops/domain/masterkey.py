@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from keyops.crypto.envelope import key_id
-from keyops.secrets import Keyring, Purpose
+from keyops.secrets import MASTER_KEY_FILE, Keyring, Purpose, load_keyring
 from keyops.storage.models import (
     CryptoKeyEnvironment,
     DeployedArtifact,
@@ -24,12 +25,44 @@ SEALED_COLUMNS = (
     (CryptoKeyEnvironment, "private_sealed", Purpose.KEY_PRIVATE),
     (KeystoreEnvironment, "file_sealed", Purpose.KEYSTORE_FILE),
     (KeystoreEnvironment, "password_sealed", Purpose.KEYSTORE_PASSWORD),
+    (KeystoreEnvironment, "key_password_sealed", Purpose.KEYSTORE_KEY_PASSWORD),
     (Jwk, "private_sealed", Purpose.JWK_PRIVATE),
 )
 
 
 class MasterKeyMismatch(RuntimeError):
     """The configured master key is not the one the database's secrets are sealed with."""
+
+
+class MasterKeyMissing(RuntimeError):
+    """No master key is configured, but the database's secrets are sealed with one."""
+
+
+async def recorded_key_id(session: AsyncSession) -> str | None:
+    """The id of the master key the database's secrets are sealed with, if one is recorded."""
+    state = await session.get(MasterKeyState, 1)
+    return state.key_id if state is not None else None
+
+
+async def open_keyring(
+    session: AsyncSession, master_key: str | None, data_dir: Path, previous: str | None
+) -> Keyring:
+    """The configured keyring; a new key file is made only for a database that records none.
+
+    A missing key file beside a database that already holds sealed secrets is refused,
+    not replaced: a new key could never open them.
+    """
+    recorded = await recorded_key_id(session)
+    try:
+        return load_keyring(master_key, data_dir, previous, create=recorded is None)
+    except FileNotFoundError:
+        path = (data_dir / MASTER_KEY_FILE).resolve()
+        raise MasterKeyMissing(
+            f"no master key: this database's secrets are sealed with master key {recorded},"
+            f" but {path} does not exist and KEYOPS_MASTER_KEY is not set. Restore the key"
+            f" file from your backup to {path} (mode 0600), or set KEYOPS_MASTER_KEY to the"
+            " base64 of that key."
+        ) from None
 
 
 async def check_master_key(session: AsyncSession, keyring: Keyring) -> None:

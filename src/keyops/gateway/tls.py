@@ -20,6 +20,18 @@ Decisions:
   never sits on disk in clear, even for a moment.
 * Every truststore certificate is a trust anchor (``VERIFY_X509_PARTIAL_CHAIN``), as in a
   Java truststore: deploying an issuing CA without its root trusts that CA's clients.
+* A refused handshake sends OpenSSL's alert (``unknown_ca``, ``bad_certificate``, ...)
+  before the connection closes. asyncio's ``SSLProtocol`` before CPython gh-98078 aborts
+  the transport without flushing the alert OpenSSL left in its outgoing buffer, so the
+  client saw a bare EOF; ``_flush_alert_on_handshake_failure`` backports that fix (flush,
+  then close) and is a no-op where the running asyncio has no such method.
+* The CertificateRequest names the truststore's subjects as acceptable CAs (RFC 5246
+  7.4.4, RFC 8446 4.2.4), so a client holding several certificates can pick the right
+  one. ``ssl`` has no ``SSL_CTX_set_client_CA_list``; ``_advertise_client_cas`` calls
+  OpenSSL's ``SSL_CTX_add_client_CA`` through ctypes on the context's ``SSL_CTX`` (found
+  through the ``_ssl`` module's own libssl, and checked against the context's verify mode
+  and minimum version before use). If any of that does not hold, the names are left out
+  (a warning is logged) and verification is unchanged.
 * TLS 1.2 is the minimum. With TLS 1.3 the client finishes its side of the handshake
   before the server has checked its certificate, so a refused client sees the server's
   alert (``unknown ca``) on its first read rather than in its own handshake call.
@@ -27,16 +39,22 @@ Decisions:
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
+import asyncio.sslproto
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import secrets
 import ssl
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -88,6 +106,93 @@ def _load_identity(context: ssl.SSLContext, identity: ServerIdentity) -> None:
             ) from None
 
 
+def _flush_alert_on_handshake_failure() -> None:
+    """Send the TLS alert of a failed handshake before closing (CPython gh-98078)."""
+    protocol: Any = asyncio.sslproto.SSLProtocol
+    original = getattr(protocol, "_on_handshake_complete", None)
+    if original is None or not hasattr(protocol, "_process_outgoing"):
+        return
+    if getattr(original, "keyops_flushes_alert", False):
+        return
+
+    @functools.wraps(original)
+    def on_handshake_complete(self: Any, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None:
+            with contextlib.suppress(Exception):
+                self._process_outgoing()
+        original(self, handshake_exc)
+
+    on_handshake_complete.keyops_flushes_alert = True  # type: ignore[attr-defined]
+    protocol._on_handshake_complete = on_handshake_complete
+
+
+_flush_alert_on_handshake_failure()
+
+_SSL_CTRL_GET_MIN_PROTO_VERSION = 130
+
+
+@functools.cache
+def _libssl() -> Any | None:
+    """The libssl the ``ssl`` module itself is linked to, with the calls used here typed."""
+    try:
+        lib = ctypes.CDLL(_ssl.__file__)
+        lib.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
+        lib.SSL_CTX_get_verify_mode.restype = ctypes.c_int
+        lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+        lib.SSL_CTX_ctrl.restype = ctypes.c_long
+        lib.SSL_CTX_add_client_CA.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.SSL_CTX_add_client_CA.restype = ctypes.c_int
+        lib.d2i_X509.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_long,
+        ]
+        lib.d2i_X509.restype = ctypes.c_void_p
+        lib.X509_free.argtypes = [ctypes.c_void_p]
+        lib.X509_free.restype = None
+    except (OSError, AttributeError, TypeError):
+        return None
+    return lib
+
+
+def _ssl_ctx_pointer(context: ssl.SSLContext, lib: Any) -> int | None:
+    """The context's ``SSL_CTX *``: the first field after the object header in CPython."""
+    if sys.implementation.name != "cpython":
+        return None
+    pointer = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+    if not pointer:
+        return None
+    # The field layout is CPython's, not an API: check the pointer is this context's.
+    expected_mode = {ssl.CERT_NONE: 0, ssl.CERT_OPTIONAL: 1, ssl.CERT_REQUIRED: 3}
+    min_version = lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_GET_MIN_PROTO_VERSION, 0, None)
+    # Only the PEER and FAIL_IF_NO_PEER_CERT bits: ssl may add others (post-handshake auth).
+    if lib.SSL_CTX_get_verify_mode(pointer) & 0x3 != expected_mode[context.verify_mode]:
+        return None
+    if context.minimum_version.value > 0 and min_version != context.minimum_version.value:
+        return None
+    return int(pointer)
+
+
+def _advertise_client_cas(context: ssl.SSLContext, truststore: tuple[bytes, ...]) -> bool:
+    """Name the truststore's subjects in the CertificateRequest; False if not possible."""
+    lib = _libssl()
+    pointer = _ssl_ctx_pointer(context, lib) if lib is not None else None
+    if lib is None or pointer is None:
+        log.warning("can not name acceptable client CAs: OpenSSL's SSL_CTX is not reachable")
+        return False
+    for der in truststore:
+        data = ctypes.c_char_p(der)
+        x509 = lib.d2i_X509(None, ctypes.byref(data), len(der))
+        if not x509:
+            return False
+        try:
+            if lib.SSL_CTX_add_client_CA(pointer, x509) != 1:
+                return False
+        finally:
+            lib.X509_free(x509)
+    return True
+
+
 def server_context(state: AppliedState) -> ssl.SSLContext | None:
     """The listener's context for ``state``; None when it names no server identity."""
     if state.identity is None:
@@ -103,6 +208,7 @@ def server_context(state: AppliedState) -> ssl.SSLContext | None:
             raise SnapshotError(f"the truststore can not be loaded ({exc.reason})") from None
         context.verify_mode = ssl.CERT_OPTIONAL
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        _advertise_client_cas(context, state.truststore)
     return context
 
 

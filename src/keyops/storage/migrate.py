@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, pool, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from keyops.config import to_sync_url
 
@@ -23,12 +24,35 @@ def alembic_config(sync_url: str) -> Config:
     return cfg
 
 
-def upgrade_to_head(async_url: str) -> None:
-    """Bring the database schema to the newest revision."""
+class DatabaseUnreachable(RuntimeError):
+    """The database could not be opened: down, wrong address or credentials, no such file."""
+
+
+class MigrationFailed(RuntimeError):
+    """The database was reached but its schema could not be brought to the newest revision."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, on one line, without SQLAlchemy's links and statements."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return " ".join(str(inner).split()) or type(inner).__name__
+
+
+def upgrade_to_head(async_url: str, *, connect_timeout: int = 5) -> None:
+    """Bring the database schema to the newest revision.
+
+    Raises ``DatabaseUnreachable`` when no connection opens within ``connect_timeout``
+    seconds, and ``MigrationFailed`` when a migration step fails.
+    """
     sync_url = to_sync_url(async_url)
-    engine = create_engine(sync_url, poolclass=pool.NullPool)
+    connect_args = {"connect_timeout": connect_timeout} if sync_url.startswith("postgresql") else {}
+    engine = create_engine(sync_url, poolclass=pool.NullPool, connect_args=connect_args)
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnreachable(_reason(exc)) from exc
+        with conn:
             if engine.dialect.name == "postgresql":
                 # Several replicas may start together; one migrates, the others wait.
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
@@ -36,8 +60,14 @@ def upgrade_to_head(async_url: str) -> None:
             try:
                 cfg = alembic_config(sync_url)
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-                conn.commit()
+                try:
+                    command.upgrade(cfg, "head")
+                    conn.commit()
+                except Exception as exc:
+                    # Alembic reports an unknown revision as its own error, SQL as
+                    # SQLAlchemy's: either way the schema is not usable.
+                    conn.rollback()
+                    raise MigrationFailed(_reason(exc)) from exc
             finally:
                 if engine.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
