@@ -61,6 +61,20 @@ MULTIPART_BODY: dict[str, Any] = {
         },
     }
 }
+# On update the name is in the path; sent in the form too, it must match.
+MULTIPART_UPDATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    **MULTIPART_BODY["requestBody"]["content"]["multipart/form-data"]["schema"],
+                    "required": [f for f in FIELDS if f != "certificateName"],
+                }
+            }
+        },
+    }
+}
 
 
 async def _read_input(request: Request, limit: int) -> CertificateInput:
@@ -151,7 +165,9 @@ async def get_certificate(
     }
 
 
-@router.put("/{certificateName}/", summary="Update certificate", openapi_extra=MULTIPART_BODY)
+@router.put(
+    "/{certificateName}/", summary="Update certificate", openapi_extra=MULTIPART_UPDATE_BODY
+)
 async def update_certificate(
     certificateName: str,
     request: Request,
