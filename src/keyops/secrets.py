@@ -25,6 +25,7 @@ class Purpose:
     KEY_PRIVATE = "keyops:crypto_key_environments.private_sealed"
     KEYSTORE_FILE = "keyops:keystore_environments.file_sealed"
     KEYSTORE_PASSWORD = "keyops:keystore_environments.password_sealed"  # noqa: S105
+    KEYSTORE_KEY_PASSWORD = "keyops:keystore_environments.key_password_sealed"  # noqa: S105
     JWK_PRIVATE = "keyops:jwks.private_sealed"
     DEPLOYED_CONTENT = "keyops:deployed_artifacts.content"
 

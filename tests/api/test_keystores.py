@@ -15,9 +15,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from tests.conftest import Factory, unique
+from tests.crypto import certs
 from tests.support.certificates import Setting, member, new_setting
+from tests.support.java_dn import java_dns
 from tests.support.keysecrets import (
     SecretsApi,
     b64,
@@ -143,6 +146,40 @@ async def test_create_keystore_curl_example(s: Setting, stores: Stores) -> None:
 # --- what list and get show ---------------------------------------------------------------------
 
 
+async def test_entry_dns_are_what_java_prints(s: Setting) -> None:
+    ca = certs.make_cert(
+        certs.name(
+            ("ORGANIZATION_NAME", 'Root; "Quoted" CA'), [("COMMON_NAME", "r"), ("USER_ID", "1")]
+        ),
+        certs.key("p384"),
+        ca=True,
+    )
+    leaf = certs.make_cert(
+        certs.name(("DOMAIN_COMPONENT", "org"), ("COMMON_NAME", "a  b = c")),
+        certs.key("p256"),
+        issuer=ca,
+    )
+    password = "dn-pass-" + os.urandom(4).hex()
+    data = pkcs12.serialize_key_and_certificates(
+        b"leaf",
+        leaf.key,  # type: ignore[arg-type]
+        leaf.cert,
+        [ca.cert],
+        BestAvailableEncryption(password.encode()),
+    )
+    store = BuiltStore("PKCS12", data, password)
+    name = unique("ks")
+    await api_of(s).post_ok(KEYSTORES, store_body(name, [store_entry(s.envs[0], store)]))
+    r = await api_of(s).get(KEYSTORES, name)
+    assert r.status_code == 200, r.text
+    (shown,) = r.json()["resultList"][0]["keyStoreEnvironmentList"]
+    (entry,) = shown["entries"]
+    (java,) = java_dns([leaf.der])
+    assert not isinstance(java, str), java
+    assert java[:2] == ('CN="a  b = c", DC=org', 'CN=r + UID=1, O="Root; \\"Quoted\\" CA"')
+    assert (entry["subjectDn"], entry["issuerDn"]) == java[:2]
+
+
 @pytest.mark.parametrize(
     ("which", "sent_type"),
     [("jks_a", "JKS"), ("keytool_p12", "PKCS12"), ("openssl_p12", "pkcs12")],
@@ -230,8 +267,12 @@ REFUSALS: dict[str, tuple[Any, str]] = {
         "Keystore file is a PKCS12 keystore, but type is JKS! (environment: {e})",
     ),
     "unknown-type": (
+        lambda st, e: [store_entry(e[0], st.jks_a, type="BKS")],
+        "type (BKS) is not valid! Valid values: JKS, JCEKS, PKCS12 (environment: {e})",
+    ),
+    "jks-said-jceks": (
         lambda st, e: [store_entry(e[0], st.jks_a, type="JCEKS")],
-        "type (JCEKS) is not valid! Valid values: JKS, PKCS12 (environment: {e})",
+        "Keystore file is a JKS keystore, but type is JCEKS! (environment: {e})",
     ),
     "no-type": (
         lambda st, e: [store_entry(e[0], st.jks_a, type="")],
@@ -247,6 +288,16 @@ REFUSALS: dict[str, tuple[Any, str]] = {
     ),
     "no-password": (
         lambda st, e: [{k: v for k, v in store_entry(e[0], st.jks_a).items() if k != "password"}],
+        "password value can not be empty: the keystore holds private or secret keys!"
+        " (environment: {e})",
+    ),
+    "no-password-pkcs12-keys": (
+        lambda st, e: [store_entry(e[0], st.keytool_p12, password=None)],
+        "password value can not be empty: the keystore file has encrypted content!"
+        " (environment: {e})",
+    ),
+    "key-password-without-password": (
+        lambda st, e: [store_entry(e[0], st.jks_a, password=None, keyPassword="k")],
         "password value can not be empty! (environment: {e})",
     ),
     "unknown-environment": (

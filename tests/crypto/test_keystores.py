@@ -26,12 +26,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from keyops.crypto import keystores
 from keyops.crypto.keystores import (
     PASSWORD_REASON,
+    KeystoreBudget,
     KeystoreEntry,
     KeystoreError,
     ParsedKeystore,
     parse_keystore,
 )
 from tests.crypto import certs
+from tests.support.keystores import BuiltStore, JavaStores, java_stores
 
 # Skipped only on a developer machine without a JDK; in CI (CI=true) these must run.
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
@@ -511,9 +513,7 @@ def test_type_must_match_the_file(stores: Stores) -> None:
     for store_type in ("JKS", "PKCS12"):
         with pytest.raises(KeystoreError) as info:
             parse_keystore(jceks, store_type, STORE_PASSWORD)
-        assert info.value.reason == (
-            "Keystore file is a JCEKS keystore, which is not supported! Valid types: JKS, PKCS12"
-        )
+        assert info.value.reason == f"Keystore file is a JCEKS keystore, but type is {store_type}!"
 
 
 @pytest.mark.parametrize(
@@ -521,11 +521,9 @@ def test_type_must_match_the_file(stores: Stores) -> None:
     [
         (None, b"x", "p", "type value can not be empty!"),
         ("", b"x", "p", "type value can not be empty!"),
-        ("JCEKS", b"x", "p", "type (JCEKS) is not valid! Valid values: JKS, PKCS12"),
-        ("PKCS#12", b"x", "p", "type (PKCS#12) is not valid! Valid values: JKS, PKCS12"),
+        ("BKS", b"x", "p", "type (BKS) is not valid! Valid values: JKS, JCEKS, PKCS12"),
+        ("PKCS#12", b"x", "p", "type (PKCS#12) is not valid! Valid values: JKS, JCEKS, PKCS12"),
         ("JKS", b"", "p", "file value can not be empty!"),
-        ("PKCS12", b"x", "", "password value can not be empty!"),
-        ("PKCS12", b"x", None, "password value can not be empty!"),
     ],
 )
 def test_required_values(
@@ -554,7 +552,8 @@ def test_iteration_limits(stores: Stores, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(KeystoreError) as info:
         parse_keystore(data, "PKCS12", OPENSSL_PASSWORD)
     assert info.value.reason == (
-        "Keystore file uses more than 5000 key derivation iterations, which is not supported!"
+        "The keystores of this request need more than 5000 key derivation iterations in"
+        " total, which is not supported!"
     )
 
 
@@ -566,3 +565,150 @@ def test_repr_shows_no_key_material(stores: Stores) -> None:
         assert "private_der" not in text and "secret=" not in text
         if entry.secret:
             assert PASSWORD_SECRET not in text
+
+
+# --- Java's tools: key passwords, JCEKS, trust stores without a password (issue 8, item 9) ---
+
+
+@pytest.fixture(scope="module")
+def java() -> JavaStores:
+    return java_stores()
+
+
+def test_jks_key_password_may_differ_from_the_store_password(java: JavaStores) -> None:
+    store = java.jks_keypass
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(store.data, "JKS", store.password)
+    assert info.value.reason == "Key password is incorrect for alias (signer)!"
+    parsed = parse_keystore(store.data, "JKS", store.password, java.key_password)
+    (entry,) = parsed.entries
+    assert (entry.alias, entry.kind) == ("signer", "PRIVATE_KEY")
+    assert entry.private_der is not None and entry.certificate is not None
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(store.data, "JKS", "wrong", java.key_password)
+    assert info.value.reason == PASSWORD_REASON
+
+
+def test_jceks_key_pairs_secret_keys_and_certificates(java: JavaStores) -> None:
+    parsed = parse_keystore(java.jceks.data, "jceks", java.jceks.password)
+    assert parsed.store_type == "JCEKS"
+    assert [(e.alias, e.kind) for e in parsed.entries] == [
+        ("aes-key", "SECRET_KEY"),
+        ("signer", "PRIVATE_KEY"),
+        ("trusted-ca", "TRUSTED_CERTIFICATE"),
+    ]
+    secret = parsed.entries[0]
+    assert secret.secret_algorithm == "AES" and secret.secret is not None
+    assert len(secret.secret) == 32
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(java.jceks.data, "JCEKS", "wrong")
+    assert info.value.reason == PASSWORD_REASON
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(java.jceks.data, "JKS", java.jceks.password)
+    assert info.value.reason == "Keystore file is a JCEKS keystore, but type is JKS!"
+
+
+def test_trusted_certificates_open_without_a_password(java: JavaStores) -> None:
+    for store in (java.jks_trust, java.p12_trust_clear):
+        for password in (None, ""):
+            parsed = parse_keystore(store.data, store.type, password)
+            (entry,) = parsed.entries
+            assert (entry.alias, entry.kind) == ("trusted-ca", "TRUSTED_CERTIFICATE")
+            assert entry.certificate is not None
+            assert entry.certificate.der == java.trusted.public_bytes(serialization.Encoding.DER)
+    # With a password it is checked as before.
+    assert parse_keystore(java.p12_trust.data, "PKCS12", java.p12_trust.password).entries
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(java.jks_trust.data, "JKS", "wrong")
+    assert info.value.reason == PASSWORD_REASON
+
+
+@pytest.mark.parametrize(
+    ("which", "reason"),
+    [
+        (
+            "jks_keypass",
+            "password value can not be empty: the keystore holds private or secret keys!",
+        ),
+        ("jceks", "password value can not be empty: the keystore holds private or secret keys!"),
+        ("p12_trust", "password value can not be empty: the keystore file has encrypted content!"),
+    ],
+)
+def test_keys_and_encrypted_content_need_a_password(
+    java: JavaStores, which: str, reason: str
+) -> None:
+    store: BuiltStore = getattr(java, which)
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(store.data, store.type, None)
+    assert info.value.reason == reason
+
+
+def test_a_key_password_needs_a_store_password(java: JavaStores) -> None:
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(java.jks_keypass.data, "JKS", None, java.key_password)
+    assert info.value.reason == "password value can not be empty!"
+
+
+# --- one budget per request, checked before deriving (issue 8, item 2) -----------------------
+
+
+def test_one_budget_covers_every_keystore_of_a_request(stores: Stores) -> None:
+    data = stores.read("openssl.p12")  # MAC, certificates and key: 3 x 2048 iterations (+IV)
+    budget = KeystoreBudget(total=10_000)
+    parse_keystore(data, "PKCS12", OPENSSL_PASSWORD, budget=budget)
+    spent = 10_000 - budget.left
+    assert spent >= 3 * 2048
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(data, "PKCS12", OPENSSL_PASSWORD, budget=budget)
+    assert info.value.reason == (
+        "The keystores of this request need more than 10000 key derivation iterations in"
+        " total, which is not supported!"
+    )
+    # Nothing was derived for the refused one: its visible cost was checked first.
+    assert 10_000 - budget.left == spent
+
+
+def test_an_over_budget_store_is_refused_before_any_derivation(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_derivation(*args: object) -> bytes:
+        raise AssertionError("derived a key for an over-budget store")
+
+    monkeypatch.setattr(keystores, "_python_kdf", no_derivation)
+    monkeypatch.setattr(keystores, "_native_kdf", lambda: None)
+    monkeypatch.setattr(keystores.hashlib, "pbkdf2_hmac", no_derivation)
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(
+            stores.read("openssl.p12"), "PKCS12", OPENSSL_PASSWORD, budget=KeystoreBudget(3000)
+        )
+    assert info.value.reason == (
+        "The keystores of this request need more than 3000 key derivation iterations in"
+        " total, which is not supported!"
+    )
+
+
+def test_the_pkcs12_kdf_runs_in_openssl_and_agrees_with_rfc_7292() -> None:
+    native = keystores._native_kdf()
+    assert native is not None, "libcrypto's PKCS12_key_gen_uni could not be loaded"
+    password = "pässword".encode("utf-16-be") + b"\x00\x00"
+    for hash_name in ("sha1", "sha256", "sha512"):
+        for purpose, size in ((1, 24), (2, 8), (3, 20), (1, 70)):
+            assert native(hash_name, password, b"salt", purpose, 1000, size) == (
+                keystores._python_kdf(hash_name, password, b"salt", purpose, 1000, size)
+            )
+
+
+def test_jceks_key_derivations_count_against_the_budget(java: JavaStores) -> None:
+    # keytool protects each JCEKS key with PBEWithMD5AndTripleDES (pyjks: pure Python, so
+    # each iteration counts ten times); the whole store is checked before any of it runs.
+    budget = KeystoreBudget(total=1_000_000)
+    with pytest.raises(KeystoreError) as info:
+        parse_keystore(java.jceks.data, "JCEKS", java.jceks.password, budget=budget)
+    assert info.value.reason == (
+        "The keystores of this request need more than 1000000 key derivation iterations in"
+        " total, which is not supported!"
+    )
+    assert budget.left == 1_000_000
+    budget = KeystoreBudget()
+    parse_keystore(java.jceks.data, "JCEKS", java.jceks.password, budget=budget)
+    assert budget.total - budget.left > 1_000_000

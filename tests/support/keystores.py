@@ -189,3 +189,75 @@ def keystores() -> Stores:
         )  # fmt: skip
         o = pool.submit(_openssl_store, work, "p12-O-pass-" + os.urandom(4).hex())
         return Stores(a.result(), b.result(), e.result(), p.result(), o.result())
+
+
+@dataclass(frozen=True)
+class JavaStores:
+    """Stores as Java's tools make them, beyond keytool's defaults (issue 8, item 9)."""
+
+    jks_keypass: BuiltStore  # JKS, -keypass differs from -storepass: EC "Signer"
+    key_password: str
+    jceks: BuiltStore  # JCEKS: EC "Signer", AES-256 secret "AES-Key", trusted "Trusted-CA"
+    jks_trust: BuiltStore  # JKS of one trusted certificate "Trusted-CA"
+    p12_trust: BuiltStore  # keytool PKCS12 of one trusted certificate (certificate encrypted)
+    p12_trust_clear: BuiltStore  # the same with certProtectionAlgorithm=NONE
+    trusted: x509.Certificate
+
+
+@functools.cache
+def java_stores() -> JavaStores:
+    require_tools()
+    work = Path(tempfile.mkdtemp(prefix="keyops-java-stores-"))
+    atexit.register(shutil.rmtree, work, True)
+    trusted = certs.make_cert(
+        certs.name(("COUNTRY_NAME", "US"), ("COMMON_NAME", "keyops java trusted root")),
+        certs.new_key("p256"),
+        ca=True,
+    )
+    pem = work / "trusted.pem"
+    pem.write_bytes(trusted.pem)
+    ec = ["-keyalg", "EC", "-groupname", "secp256r1"]
+    key_password = "key-pass-" + os.urandom(4).hex()
+
+    def jks_keypass() -> BuiltStore:
+        password = "jks-S-pass-" + os.urandom(4).hex()
+        path = work / "keypass.jks"
+        keytool(
+            "-genkeypair", "-alias", "Signer", *ec, "-dname", "CN=keypass, O=keyops tests",
+            "-validity", "30", "-storetype", "JKS", "-keystore", str(path),
+            "-storepass", password, "-keypass", key_password,
+        )  # fmt: skip
+        return BuiltStore("JKS", path.read_bytes(), password)
+
+    def jceks() -> BuiltStore:
+        password = "jceks-pass-" + os.urandom(4).hex()
+        path = work / "store.jceks"
+        store = ["-storetype", "JCEKS", "-keystore", str(path), "-storepass", password]
+        keytool(
+            "-genkeypair", "-alias", "Signer", *ec, "-dname", "CN=jceks, O=keyops tests",
+            "-validity", "30", *store,
+        )  # fmt: skip
+        keytool("-genseckey", "-alias", "AES-Key", "-keyalg", "AES", "-keysize", "256", *store)
+        keytool("-importcert", "-noprompt", "-alias", "Trusted-CA", "-file", str(pem), *store)
+        return BuiltStore("JCEKS", path.read_bytes(), password)
+
+    def trust(file: str, store_type: str, *java_options: str) -> BuiltStore:
+        password = "trust-pass-" + os.urandom(4).hex()
+        path = work / file
+        keytool(
+            *java_options, "-importcert", "-noprompt", "-alias", "Trusted-CA", "-file", str(pem),
+            "-storetype", store_type, "-keystore", str(path), "-storepass", password,
+        )  # fmt: skip
+        return BuiltStore(store_type, path.read_bytes(), password)
+
+    with ThreadPoolExecutor(5) as pool:
+        k = pool.submit(jks_keypass)
+        j = pool.submit(jceks)
+        t = pool.submit(trust, "trust.jks", "JKS")
+        p = pool.submit(trust, "trust.p12", "PKCS12")
+        c = pool.submit(
+            trust, "trust-clear.p12", "PKCS12", "-J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE"
+        )
+        return JavaStores(
+            k.result(), key_password, j.result(), t.result(), p.result(), c.result(), trusted.cert
+        )

@@ -6,19 +6,25 @@
 
 Decisions:
 
-* ``type`` is ``JKS`` or ``PKCS12`` (case-insensitive). The file must be of that type:
-  Java's "dual format" keystores would open either, but the stored type is what the
-  gateway is configured with, so a mismatch is refused with a reason naming both.
-  JCEKS files are refused too (not a documented type).
+* ``type`` is ``JKS``, ``JCEKS`` or ``PKCS12`` (case-insensitive). The file must be of
+  that type: Java's "dual format" keystores would open either, but the stored type is
+  what the gateway is configured with, so a mismatch is refused with a reason naming
+  both. JCEKS (keytool ``-storetype JCEKS``, the only Java format before PKCS12 that
+  holds secret keys) is read by pyjks like JKS.
+* A store holding only trusted certificates may come without a password, as Java loads
+  one (the integrity check is skipped; PKCS#12 content encrypted under the password can
+  not be read then, so such a file still needs it). A store with a private or secret key
+  always needs one.
 * The integrity check runs before anything is decrypted. A file whose structure is
   broken is "not a valid JKS/PKCS12 keystore"; a file that parses but fails its keyed
   digest (JKS) or MAC (PKCS#12) gets the password reason, which also says "or the file
   is corrupt" because a changed byte inside the protected content fails the same way.
   A PKCS#12 file without a MAC (``openssl -nomac``) gets it when its content does not
   decrypt with the password.
-* The key password defaults to the store password, as keytool does. Every private or
-  secret key must open with it: the API stores one password per keystore, so an entry
-  that can not be opened with it could never be used.
+* The key password defaults to the store password, as keytool does; keytool's
+  ``-keypass`` may differ from ``-storepass`` and is then given separately. Every
+  private or secret key must open with the key password: an entry that can not be
+  opened with it could never be used.
 * JKS is read with pyjks. PKCS#12 is read here rather than with pyca's ``load_pkcs12``,
   which returns a single private key and drops secret keys, while Java keystores hold
   any number of aliases. Supported protection: MAC with SHA-1/SHA-2 (RFC 7292 key
@@ -37,9 +43,19 @@ Decisions:
 * Aliases are lower-cased, as Java's keystores do on load (``keytool -list`` shows them
   so, and the gateway looks them up case-insensitively); ``ParsedKeystore.entry``
   matches case-insensitively. Two entries with one alias are refused.
-* Besides the per-derivation limit, one PKCS#12 file may cost at most
-  ``MAX_TOTAL_ITERATIONS`` key-derivation iterations, so many protected parts can not
-  add up to minutes of CPU.
+* Besides the per-derivation limit, the keystores of one request may cost at most
+  ``MAX_TOTAL_ITERATIONS`` key-derivation iterations together (pass one
+  ``KeystoreBudget`` to every ``parse_keystore`` of the request), so many protected parts
+  or many environments can not add up to minutes of CPU. A PKCS#12 file's visible cost
+  (its MAC and the protection of its top-level parts) is checked against what is left
+  before anything is derived; parts nested inside encrypted content are checked before
+  each derivation. JCEKS's PBEWithMD5AndTripleDES runs in pure Python (pyjks) and holds
+  the GIL, so its iterations count ``PURE_PYTHON_WEIGHT`` times.
+* The RFC 7292 appendix B key derivation runs in OpenSSL's ``PKCS12_key_gen_uni`` (through
+  ctypes, which releases the GIL; pyca/cryptography offers no PKCS#12 KDF), checked once
+  against the pure-Python version, which remains the fallback when libcrypto can not be
+  loaded. PBKDF2 is hashlib's, which releases the GIL too. Parsing is still CPU work:
+  callers run it off the event loop.
 """
 
 from __future__ import annotations
@@ -67,19 +83,26 @@ __all__ = [
     "MAX_TOTAL_ITERATIONS",
     "PASSWORD_REASON",
     "STORE_TYPES",
+    "KeystoreBudget",
     "KeystoreEntry",
     "KeystoreError",
     "ParsedKeystore",
     "parse_keystore",
 ]
 
-STORE_TYPES: tuple[str, ...] = ("JKS", "PKCS12")
+STORE_TYPES: tuple[str, ...] = ("JKS", "JCEKS", "PKCS12")
 ENTRY_KINDS: tuple[str, ...] = ("PRIVATE_KEY", "TRUSTED_CERTIFICATE", "SECRET_KEY")
 
 # These are messages, not passwords (ruff's S105 goes by the names).
 PASSWORD_REASON = "Keystore password is incorrect or the file is corrupt!"  # noqa: S105
 EMPTY_FILE_REASON = "file value can not be empty!"
 EMPTY_PASSWORD_REASON = "password value can not be empty!"  # noqa: S105
+KEYS_NEED_PASSWORD_REASON = (
+    "password value can not be empty: the keystore holds private or secret keys!"  # noqa: S105
+)
+ENCRYPTED_NEEDS_PASSWORD_REASON = (
+    "password value can not be empty: the keystore file has encrypted content!"  # noqa: S105
+)
 EMPTY_TYPE_REASON = "type value can not be empty!"
 
 # Java's PKCS12KeyStore.MAX_ITERATION_COUNT: refuse work factors no real keystore uses.
@@ -88,10 +111,14 @@ MAX_ITERATIONS = 5_000_000
 # a crafted file with many protected parts can not pin a worker either. Real keystores
 # need about 10,000 per key plus two.
 MAX_TOTAL_ITERATIONS = 20_000_000
+# What one pure-Python derivation iteration counts against that budget (measured: about
+# ten times the cost of one in OpenSSL, and it holds the GIL).
+PURE_PYTHON_WEIGHT = 10
 # Deepest issuer chain followed when ordering a PKCS#12 key's certificates.
 _MAX_CHAIN = 16
 
 _JKS_MAGIC = b"\xfe\xed\xfe\xed"
+_JCE_PBE = "1.3.6.1.4.1.42.2.19.1"  # Sun's PBEWithMD5AndTripleDES (JCEKS key protection)
 _JCEKS_MAGIC = b"\xce\xce\xce\xce"
 
 
@@ -142,35 +169,73 @@ class ParsedKeystore:
         return next((e for e in self.entries if e.alias == wanted), None)
 
 
+class KeystoreBudget:
+    """The key-derivation iterations the keystores of one request may still cost.
+
+    Not thread-safe: one request parses its keystores one after the other.
+    """
+
+    def __init__(self, total: int | None = None) -> None:
+        self.total = MAX_TOTAL_ITERATIONS if total is None else total
+        self.left = self.total
+
+    def check(self, cost: int) -> None:
+        """Refuse, before deriving anything, a cost over what is left."""
+        if cost > self.left:
+            raise KeystoreError(
+                f"The keystores of this request need more than {self.total} key derivation"
+                " iterations in total, which is not supported!"
+            )
+
+    def spend(self, iterations: int, blocks: int = 1, weight: int = 1) -> None:
+        if not 1 <= iterations <= MAX_ITERATIONS:
+            raise _Unsupported(f"an iteration count of {iterations}")
+        cost = iterations * blocks * weight
+        self.check(cost)
+        self.left -= cost
+
+
+_Work = KeystoreBudget
+
+
 def parse_keystore(
-    data: bytes, store_type: str, password: str, key_password: str | None = None
+    data: bytes,
+    store_type: str,
+    password: str | None,
+    key_password: str | None = None,
+    *,
+    budget: KeystoreBudget | None = None,
 ) -> ParsedKeystore:
-    """Open a JKS or PKCS12 keystore and return its entries, or raise KeystoreError."""
+    """Open a JKS, JCEKS or PKCS12 keystore and return its entries, or raise KeystoreError.
+
+    Without ``password`` only a store of trusted certificates opens. ``budget`` is shared
+    by all keystores of one request; without it this file gets a budget of its own.
+    """
     if store_type is None or not store_type.strip():
         raise KeystoreError(EMPTY_TYPE_REASON)
     canonical = store_type.strip().upper()
     if canonical not in STORE_TYPES:
-        raise KeystoreError(f"type ({store_type}) is not valid! Valid values: JKS, PKCS12")
+        raise KeystoreError(
+            f"type ({store_type}) is not valid! Valid values: {', '.join(STORE_TYPES)}"
+        )
     if not data:
         raise KeystoreError(EMPTY_FILE_REASON)
-    if not password:
+    if key_password and not password:
         raise KeystoreError(EMPTY_PASSWORD_REASON)
-    key_pw = key_password if key_password else password
+    store_pw = password or None
+    key_pw = key_password or store_pw
+    work = budget if budget is not None else KeystoreBudget()
 
     actual = _sniff(data)
-    if actual == "JCEKS":
-        raise KeystoreError(
-            "Keystore file is a JCEKS keystore, which is not supported! Valid types: JKS, PKCS12"
-        )
     if actual is not None and actual != canonical:
         raise KeystoreError(f"Keystore file is a {actual} keystore, but type is {canonical}!")
     if actual is None:
         raise _not_valid(canonical)
 
     entries = (
-        _read_jks(data, password, key_pw)
-        if canonical == "JKS"
-        else _read_pkcs12(data, password, key_pw)
+        _read_pkcs12(data, store_pw, key_pw, work)
+        if canonical == "PKCS12"
+        else _read_jks(data, store_pw, key_pw, work, canonical)
     )
     entries.sort(key=lambda e: e.alias)
     for previous, current in pairwise(entries):
@@ -233,7 +298,9 @@ def _normalise_private(pkcs8: bytes, cert: ParsedCertificate | None, alias: str)
 # --- JKS -------------------------------------------------------------------------------
 
 
-def _read_jks(data: bytes, password: str, key_password: str) -> list[KeystoreEntry]:
+def _read_jks(
+    data: bytes, password: str | None, key_password: str | None, work: _Work, store_type: str
+) -> list[KeystoreEntry]:
     try:
         store = jks.KeyStore.loads(data, password, try_decrypt_keys=False)
     except jks.util.KeystoreSignatureException:
@@ -241,22 +308,55 @@ def _read_jks(data: bytes, password: str, key_password: str) -> list[KeystoreEnt
     # pyjks is an untyped pure-Python parser of untrusted bytes: besides its own
     # exceptions it can raise struct/index/unicode/pyasn1 errors on garbage.
     except Exception:
-        raise _not_valid("JKS") from None
+        raise _not_valid(store_type) from None
 
+    raw_entries = cast(dict[str, Any], store.entries)
+    if key_password is None and any(
+        not isinstance(raw, jks.TrustedCertEntry) for raw in raw_entries.values()
+    ):
+        raise KeystoreError(KEYS_NEED_PASSWORD_REASON)
+    if store_type == "JCEKS":
+        # pyjks derives JCEKS keys in pure Python: check the whole cost before any of it.
+        work.check(sum(_jceks_cost(raw) for raw in raw_entries.values()))
     entries: list[KeystoreEntry] = []
-    for stored_alias, raw in cast(dict[str, Any], store.entries).items():
+    for stored_alias, raw in raw_entries.items():
         alias = _java_alias(stored_alias)
         if isinstance(raw, jks.TrustedCertEntry):
             trusted = _certificate(cast(bytes, raw.cert), alias)
             entries.append(KeystoreEntry(alias, "TRUSTED_CERTIFICATE", trusted, [trusted.der]))
+        elif isinstance(raw, jks.SecretKeyEntry):
+            assert key_password is not None
+            _spend_jceks(raw, work)
+            try:
+                raw.decrypt(key_password)
+                secret = bytes(cast(bytes, raw.key))
+                algorithm = str(raw.algorithm)
+            except jks.util.DecryptionFailureException:
+                raise KeystoreError(_key_password_reason(alias)) from None
+            except ValueError:
+                raise KeystoreError(_ascii_reason(alias)) from None
+            except Exception:
+                raise _not_valid(store_type) from None
+            entries.append(
+                KeystoreEntry(
+                    alias, "SECRET_KEY", None, [], secret=secret, secret_algorithm=algorithm
+                )
+            )
         elif isinstance(raw, jks.PrivateKeyEntry):
+            assert key_password is not None
+            if store_type == "JCEKS":
+                _spend_jceks(raw, work)
             try:
                 raw.decrypt(key_password)
                 pkcs8 = cast(bytes, raw.pkey_pkcs8)
             except jks.util.DecryptionFailureException:
                 raise KeystoreError(_key_password_reason(alias)) from None
+            except ValueError as exc:
+                if "non-ASCII" in str(exc):
+                    raise KeystoreError(_ascii_reason(alias)) from None
+                raise _not_valid(store_type) from None
             except Exception:
-                raise _not_valid("JKS") from None
+                raise _not_valid(store_type) from None
             chain = [cast(bytes, der) for _type, der in cast(list[Any], raw.cert_chain)]
             cert = _certificate(chain[0], alias) if chain else None
             entries.append(
@@ -268,13 +368,50 @@ def _read_jks(data: bytes, password: str, key_password: str) -> list[KeystoreEnt
                     private_der=_normalise_private(pkcs8, cert, alias),
                 )
             )
-        else:  # pragma: no cover - JKS (not JCEKS) has no other entry kinds
-            raise _not_valid("JKS")
+        else:  # pragma: no cover - JKS and JCEKS have no other entry kinds
+            raise _not_valid(store_type)
     return entries
+
+
+def _jceks_iterations(raw: Any) -> int:
+    """The PBEWithMD5AndTripleDES iteration count protecting a JCEKS key entry (0: none)."""
+    try:
+        if isinstance(raw, jks.SecretKeyEntry):
+            params = bytes(bytearray(raw._encrypted.encodedParams))
+        elif isinstance(raw, jks.PrivateKeyEntry) and raw._encrypted is not None:
+            algorithm = _seq(_seq(_one(raw._encrypted))[0])
+            if _oid(algorithm[0]) != _JCE_PBE:
+                return 0
+            params = _one_der(algorithm[1])
+        else:
+            return 0
+        return _int(_seq(_one(params))[1])
+    except Exception:
+        # Unreadable parameters: pyjks refuses the entry itself.
+        return 0
+
+
+def _jceks_cost(raw: Any) -> int:
+    iterations = _jceks_iterations(raw)
+    return 2 * iterations * PURE_PYTHON_WEIGHT if 0 < iterations <= MAX_ITERATIONS else 0
+
+
+def _spend_jceks(raw: Any, work: _Work) -> None:
+    iterations = _jceks_iterations(raw)
+    if iterations:
+        try:
+            work.spend(iterations, blocks=2, weight=PURE_PYTHON_WEIGHT)
+        except _Unsupported as exc:
+            raise KeystoreError(f"Keystore file uses {exc.what}, which is not supported!") from None
 
 
 def _key_password_reason(alias: str) -> str:
     return f"Key password is incorrect for alias ({alias})!"
+
+
+def _ascii_reason(alias: str) -> str:
+    # Java's PBEKey refuses such passwords for JCEKS keys the same way.
+    return f"Key password of alias ({alias}) must be ASCII text in a JCEKS keystore!"
 
 
 def _java_alias(alias: str) -> str:
@@ -474,20 +611,6 @@ class _Unsupported(Exception):
         self.what = what
 
 
-class _Work:
-    """The key-derivation budget of one parse (see MAX_TOTAL_ITERATIONS)."""
-
-    def __init__(self) -> None:
-        self.left = MAX_TOTAL_ITERATIONS
-
-    def spend(self, iterations: int, blocks: int = 1) -> None:
-        if not 1 <= iterations <= MAX_ITERATIONS:
-            raise _Unsupported(f"an iteration count of {iterations}")
-        self.left -= iterations * blocks
-        if self.left < 0:
-            raise _Unsupported(f"more than {MAX_TOTAL_ITERATIONS} key derivation iterations")
-
-
 @dataclass
 class _Pfx:
     auth_safe: bytes  # the octets the MAC covers
@@ -514,15 +637,24 @@ def _pfx(data: bytes) -> _Pfx:
     return _Pfx(auth_safe, mac)
 
 
-def _read_pkcs12(data: bytes, password: str, key_password: str) -> list[KeystoreEntry]:
-    work = _Work()
+def _read_pkcs12(
+    data: bytes, password: str | None, key_password: str | None, work: _Work
+) -> list[KeystoreEntry]:
     try:
         pfx = _pfx(data)
+        if password is None:
+            # As Java does without a password: no integrity check, only clear content.
+            bags = _clear_bags(pfx.auth_safe)
+            if any(bag.kind != "cert" for bag in bags):
+                raise KeystoreError(KEYS_NEED_PASSWORD_REASON)
+            return _entries(bags, "", work, password_proven=False)
+        work.check(_visible_cost(pfx))
         if pfx.mac is not None:
             _verify_mac(pfx, password, work)
         bags, decrypted = _walk_auth_safe(
             pfx.auth_safe, password, work, mac_checked=pfx.mac is not None
         )
+        assert key_password is not None
         # Without a MAC or encrypted content (openssl -nomac) nothing has proven the store
         # password yet, so a key that does not open with it most likely means a wrong one.
         proven = pfx.mac is not None or decrypted or key_password != password
@@ -536,6 +668,61 @@ def _read_pkcs12(data: bytes, password: str, key_password: str) -> list[Keystore
     # IndexError: a SEQUENCE shorter than its definition; UnicodeDecodeError: a bad name.
     except (_Malformed, IndexError, UnicodeDecodeError):
         raise _not_valid("PKCS12") from None
+
+
+def _clear_bags(auth_safe: bytes) -> list[_Bag]:
+    bags: list[_Bag] = []
+    for content_info in _seq(_one(auth_safe)):
+        parts = _seq(content_info)
+        content_type = _oid(parts[0])
+        if content_type == _DATA:
+            _collect(_octets(_explicit(parts[1])), bags, depth=0)
+        elif content_type == _ENCRYPTED_DATA:
+            raise KeystoreError(ENCRYPTED_NEEDS_PASSWORD_REASON)
+        else:
+            raise _Unsupported(f"content type {content_type}")
+    return bags
+
+
+def _visible_cost(pfx: _Pfx) -> int:
+    """Iterations the MAC and the top-level protected parts will cost (best effort)."""
+    cost = 0
+    if pfx.mac is not None:
+        iterations = pfx.mac[3]
+        # The MAC key is one digest long: one block of the key derivation.
+        cost += iterations if 0 < iterations <= MAX_ITERATIONS else 0
+    try:
+        for content_info in _seq(_one(pfx.auth_safe)):
+            parts = _seq(content_info)
+            content_type = _oid(parts[0])
+            if content_type == _ENCRYPTED_DATA:
+                info = _seq(_seq(_explicit(parts[1]))[1])
+                cost += _algorithm_cost(info[1])
+            elif content_type == _DATA:
+                bags: list[_Bag] = []
+                _collect(_octets(_explicit(parts[1])), bags, depth=0)
+                for bag in bags:
+                    if bag.shrouded is not None:
+                        cost += _algorithm_cost(_seq(_one(bag.shrouded))[0])
+    except (_Malformed, _Unsupported, IndexError, UnicodeDecodeError):
+        pass  # the walk itself reports what is wrong
+    return cost
+
+
+def _algorithm_cost(algorithm_node: _Node) -> int:
+    """Iterations a PBES2 or PKCS#12 PBE algorithm identifier will cost (0 if unknown)."""
+    algorithm = _seq(algorithm_node)
+    oid = _oid(algorithm[0])
+    if oid == _PBES2:
+        kdf = _seq(_seq(algorithm[1])[0])
+        iterations = _int(_seq(kdf[1])[1])
+        return iterations if 0 < iterations <= MAX_ITERATIONS else 0
+    if oid in _PKCS12_PBE:
+        cipher_name, size = _PKCS12_PBE[oid]
+        iterations = _int(_seq(algorithm[1])[1])
+        blocks = -(-size // 20) + (0 if cipher_name == "RC4" else 1)
+        return iterations * blocks if 0 < iterations <= MAX_ITERATIONS else 0
+    return 0
 
 
 def _bmp_password(password: str) -> bytes:
@@ -552,10 +739,22 @@ def _pkcs12_kdf(
     size: int,
     work: _Work,
 ) -> bytes:
-    """RFC 7292 appendix B.2 key derivation."""
+    """RFC 7292 appendix B.2 key derivation, in OpenSSL where it can be."""
+    u = hashlib.new(hash_name).digest_size
+    work.spend(iterations, blocks=-(-size // u))
+    native = _native_kdf()
+    if native is not None:
+        derived = native(hash_name, password, salt, purpose, iterations, size)
+        if derived is not None:
+            return derived
+    return _python_kdf(hash_name, password, salt, purpose, iterations, size)
+
+
+def _python_kdf(
+    hash_name: str, password: bytes, salt: bytes, purpose: int, iterations: int, size: int
+) -> bytes:
     u = hashlib.new(hash_name).digest_size
     v = hashlib.new(hash_name).block_size
-    work.spend(iterations, blocks=-(-size // u))
     d = bytes([purpose]) * v
 
     def fill(data: bytes) -> bytes:
@@ -576,6 +775,66 @@ def _pkcs12_kdf(
         for start in range(0, len(i), v):
             block = (int.from_bytes(i[start : start + v], "big") + b + 1) % (1 << (8 * v))
             i[start : start + v] = block.to_bytes(v, "big")
+
+
+_NativeKdf = Callable[[str, bytes, bytes, int, int, int], bytes | None]
+_native: list[_NativeKdf | None] = []
+
+
+def _native_kdf() -> _NativeKdf | None:
+    """OpenSSL's PKCS12_key_gen_uni through ctypes (GIL released), if it loads and agrees."""
+    if not _native:
+        candidate = _load_native_kdf()
+        if candidate is not None:
+            args = ("sha256", _bmp_password("check"), b"saltsalt", 1, 3, 40)
+            if candidate(*args) != _python_kdf(*args):
+                candidate = None
+        _native.append(candidate)
+    return _native[0]
+
+
+def _load_native_kdf() -> _NativeKdf | None:
+    import ctypes
+    import ctypes.util
+
+    try:
+        name = ctypes.util.find_library("crypto")
+        if name is None:
+            return None
+        lib = ctypes.CDLL(name)
+        keygen = lib.PKCS12_key_gen_uni
+        by_name = lib.EVP_get_digestbyname
+    except (OSError, AttributeError):
+        return None
+    keygen.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_void_p,
+    ]
+    keygen.restype = ctypes.c_int
+    by_name.argtypes = [ctypes.c_char_p]
+    by_name.restype = ctypes.c_void_p
+    openssl_names = {"sha512_224": b"sha512-224", "sha512_256": b"sha512-256"}
+
+    def derive(
+        hash_name: str, password: bytes, salt: bytes, purpose: int, iterations: int, size: int
+    ) -> bytes | None:
+        digest = by_name(openssl_names.get(hash_name, hash_name.encode("ascii")))
+        if not digest:
+            return None
+        out = ctypes.create_string_buffer(size)
+        ok = keygen(
+            password, len(password), salt, len(salt), purpose, iterations, size, out, digest
+        )
+        return out.raw if ok == 1 else None
+
+    return derive
 
 
 def _verify_mac(pfx: _Pfx, password: str, work: _Work) -> None:

@@ -14,7 +14,7 @@ from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.domain.artifacts import CERTIFICATE, certificate_artifact, jwk_artifact
 from keyops.domain.keys import key_artifact
 from keyops.domain.keystores import keystore_artifact
-from keyops.domain.material import full_jwk, material_of, store_of
+from keyops.domain.material import full_jwk, key_password_of, material_of, store_of
 from keyops.domain.projects import ADMIN_PROJECT
 from keyops.secrets import Keyring
 from keyops.storage.models import (
@@ -100,7 +100,14 @@ async def desired(
     for store_row, store_name, project_name in store_rows.all():
         data, password = store_of(store_row, keyring)
         artifacts.append(
-            keystore_artifact(project_name, store_name, store_row.store_type, data, password)
+            keystore_artifact(
+                project_name,
+                store_name,
+                store_row.store_type,
+                data,
+                password,
+                key_password_of(store_row, keyring),
+            )
         )
     return artifacts
 

@@ -1,4 +1,13 @@
-"""Keystores (JKS, PKCS12): parsed on the way in, file and password sealed at rest."""
+"""Keystores (JKS, JCEKS, PKCS12): parsed on the way in, file and passwords sealed at rest.
+
+A request's environments are resolved (400 for an unknown one) before any file is
+parsed, and all its files are parsed in one call off the event loop under one
+key-derivation budget (``keystore_parsing``), each distinct file once. No transaction
+is open while they parse: on SQLite every transaction holds the write lock, so a parse
+inside one stalled every other request, the healthcheck included. The read-only
+transaction of the cheap checks is committed first (as the JWK URL and GENERATE routes
+do), and what those checks found is checked again afterwards.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +21,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from keyops.crypto.keystores import KeystoreError, ParsedKeystore, parse_keystore
+from keyops.crypto.keystores import KeystoreError, ParsedKeystore
 from keyops.crypto.x509 import format_instant
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.domain.common import environment_names, resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.jwks import JwkService, JwkUpdate
+from keyops.domain.keystore_parsing import ParseJob, parse_all
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring, Purpose
 from keyops.storage.integrity import is_unique_violation
@@ -36,6 +46,7 @@ class KeystoreEnvironmentInput:
     type: str | None
     file: str | None
     password: str | None
+    key_password: str | None = None
 
 
 @dataclass(slots=True)
@@ -56,7 +67,8 @@ class _Checked:
     env: Environment
     store_type: str
     data: bytes
-    password: str
+    password: str | None
+    key_password: str | None
     parsed: ParsedKeystore
 
 
@@ -92,17 +104,26 @@ def entries_summary(parsed: ParsedKeystore) -> list[dict[str, Any]]:
 
 
 def keystore_artifact(
-    project: str, name: str, store_type: str, data: bytes, password: str
+    project: str,
+    name: str,
+    store_type: str,
+    data: bytes,
+    password: str | None,
+    key_password: str | None = None,
 ) -> Artifact:
-    """A keystore in an environment: type, file and password, always sealed."""
-    content = json.dumps(
-        {
-            "type": store_type,
-            "file": base64.b64encode(data).decode("ascii"),
-            "password": password,
-        },
-        sort_keys=True,
-    ).encode("utf-8")
+    """A keystore in an environment: type, file and passwords, always sealed.
+
+    ``password`` is null for a store of trusted certificates kept without one;
+    ``keyPassword`` is there only when it differs from the store password.
+    """
+    doc: dict[str, Any] = {
+        "type": store_type,
+        "file": base64.b64encode(data).decode("ascii"),
+        "password": password or None,
+    }
+    if key_password:
+        doc["keyPassword"] = key_password
+    content = json.dumps(doc, sort_keys=True).encode("utf-8")
     return Artifact(ArtifactRef(KIND, project, name), content, sensitive=True)
 
 
@@ -130,23 +151,35 @@ class KeystoreService:
         names = environment_names(
             "keyStoreEnvironmentList", [e.environment_name for e in inp.environments]
         )
-        parsed_items = []
+        # Environments first: a request naming unknown ones costs no parsing at all.
+        await self.environments.resolve_for_project(names, project)
+        jobs = []
         for env_name, env_input in zip(names, inp.environments, strict=True):
             data = _decode_file(env_input.file, env_name)
             if env_input.type is None or not env_input.type.strip():
                 raise BadRequest(f"type value can not be empty! (environment: {env_name})")
-            if env_input.password is None:
+            if env_input.key_password and not env_input.password:
                 raise BadRequest(f"password value can not be empty! (environment: {env_name})")
-            try:
-                parsed = parse_keystore(data, env_input.type.strip(), env_input.password)
-            except KeystoreError as exc:
-                raise BadRequest(f"{exc.reason} (environment: {env_name})") from None
-            parsed_items.append((parsed, data, env_input.password))
+            jobs.append(
+                ParseJob(
+                    data,
+                    env_input.type.strip(),
+                    env_input.password or None,
+                    env_input.key_password or None,
+                )
+            )
+        # Nothing is written yet: end the read-only transaction before the slow part.
+        await self.session.commit()
+        results = await parse_all(jobs)
         envs = await self.environments.resolve_for_project(names, project)
-        return [
-            _Checked(env, parsed.store_type, data, password, parsed)
-            for env, (parsed, data, password) in zip(envs, parsed_items, strict=True)
-        ]
+        checked = []
+        for env, job, parsed in zip(envs, jobs, results, strict=False):
+            if isinstance(parsed, KeystoreError):
+                raise BadRequest(f"{parsed.reason} (environment: {env.name})")
+            checked.append(
+                _Checked(env, parsed.store_type, job.data, job.password, job.key_password, parsed)
+            )
+        return checked
 
     def _rows(self, checked: Sequence[_Checked]) -> list[KeystoreEnvironment]:
         return [
@@ -156,18 +189,29 @@ class KeystoreService:
                 store_type=c.store_type,
                 file_sealed=self.keyring.seal(c.data, Purpose.KEYSTORE_FILE),
                 password_sealed=self.keyring.seal(
-                    c.password.encode("utf-8"), Purpose.KEYSTORE_PASSWORD
+                    (c.password or "").encode("utf-8"), Purpose.KEYSTORE_PASSWORD
+                ),
+                key_password_sealed=(
+                    self.keyring.seal(c.key_password.encode("utf-8"), Purpose.KEYSTORE_KEY_PASSWORD)
+                    if c.key_password
+                    else None
                 ),
                 entries_json=json.dumps(entries_summary(c.parsed)),
             )
             for i, c in enumerate(checked)
         ]
 
+    @staticmethod
+    def _artifact(project: str, name: str, c: _Checked) -> Artifact:
+        return keystore_artifact(project, name, c.store_type, c.data, c.password, c.key_password)
+
     async def create(self, project: Project, inp: KeystoreInput) -> KeystoreChange:
         name = resource_name("Keystore", inp.name)
         if await self.keystores.get(project.id, name) is not None:
             raise _already_exists(name)
         checked = await self._validate(project, inp)
+        if await self.keystores.get(project.id, name) is not None:
+            raise _already_exists(name)
         keystore = Keystore(
             project_id=project.id, name=name, description=(inp.description or "").strip()
         )
@@ -180,22 +224,17 @@ class KeystoreService:
         await self.keystores.replace_environments(keystore, self._rows(checked))
         plan = ChangePlan()
         for c in checked:
-            plan.deploy(
-                c.env, keystore_artifact(project.name, name, c.store_type, c.data, c.password)
-            )
+            plan.deploy(c.env, self._artifact(project.name, name, c))
         return KeystoreChange(keystore, plan)
 
     async def update(
         self, project: Project, name: str, inp: KeystoreInput, jwk_update: JwkUpdate
     ) -> KeystoreChange:
         """Replace the keystore whole (a new ``name`` renames it); a refusal changes nothing."""
-        keystore = await self.keystores.get(project.id, name, for_update=True)
-        if keystore is None:
-            raise not_found(name)
         new_name = resource_name("Keystore", inp.name) if inp.name and inp.name.strip() else name
-        if new_name != name and await self.keystores.get(project.id, new_name) is not None:
-            raise BadRequest(f"Keystore (name: {new_name}) is already exist!")
+        await self._check_update(project, name, new_name, lock=False)
         checked = await self._validate(project, inp)
+        keystore = await self._check_update(project, name, new_name, lock=True)
         by_env = {c.env.name: c.parsed for c in checked}
         jwks = JwkService(self.session, self.environments, self.keyring)
 
@@ -219,9 +258,7 @@ class KeystoreService:
         keystore.updated_at = utcnow()
         plan = ChangePlan()
         for c in checked:
-            plan.deploy(
-                c.env, keystore_artifact(project.name, new_name, c.store_type, c.data, c.password)
-            )
+            plan.deploy(c.env, self._artifact(project.name, new_name, c))
             if new_name != name:
                 plan.undeploy(c.env, ArtifactRef(KIND, project.name, name))
         await undeploy_from(
@@ -232,6 +269,19 @@ class KeystoreService:
         )
         await jwks.apply_replacement(jwk_plan, plan)
         return KeystoreChange(keystore, plan)
+
+    async def _check_update(
+        self, project: Project, name: str, new_name: str, *, lock: bool
+    ) -> Keystore:
+        keystore = await self.keystores.get(project.id, name, for_update=lock)
+        if keystore is None:
+            raise not_found(name)
+        if new_name != name and await self.keystores.get(project.id, new_name) is not None:
+            raise BadRequest(f"Keystore (name: {new_name}) is already exist!")
+        if not lock:
+            # Loaded again under the lock after the parse, fresh, not from this session.
+            self.session.expunge(keystore)
+        return keystore
 
     async def delete(self, project: Project, name: str) -> KeystoreChange:
         keystore = await self.keystores.get(project.id, name, for_update=True)

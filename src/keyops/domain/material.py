@@ -7,7 +7,8 @@ from typing import Any
 
 from keyops.crypto.jwk import join_private
 from keyops.crypto.keys import KeyMaterial
-from keyops.crypto.keystores import KeystoreEntry, KeystoreError, parse_keystore
+from keyops.crypto.keystores import KeystoreEntry, KeystoreError
+from keyops.domain.keystore_parsing import ParseJob, parse_all
 from keyops.secrets import Keyring, Purpose
 from keyops.storage.models import CryptoKeyEnvironment, Jwk, KeystoreEnvironment
 
@@ -27,20 +28,26 @@ def material_of(row: CryptoKeyEnvironment, key_type: str, keyring: Keyring) -> K
 
 
 def store_of(row: KeystoreEnvironment, keyring: Keyring) -> tuple[bytes, str]:
-    """The keystore file and password of one environment, opened."""
+    """The keystore file and password ("" for a store kept without one) of one environment."""
     data = keyring.open(row.file_sealed, Purpose.KEYSTORE_FILE)
     password = keyring.open(row.password_sealed, Purpose.KEYSTORE_PASSWORD).decode("utf-8")
     return data, password
 
 
-def entry_of(row: KeystoreEnvironment, alias: str, keyring: Keyring) -> KeystoreEntry | None:
-    """One entry of a stored keystore, or None if the alias is not in it."""
+def key_password_of(row: KeystoreEnvironment, keyring: Keyring) -> str | None:
+    """The key password of one environment when it differs from the store password."""
+    sealed = keyring.open_optional(row.key_password_sealed, Purpose.KEYSTORE_KEY_PASSWORD)
+    return None if sealed is None else sealed.decode("utf-8")
+
+
+async def entry_of(row: KeystoreEnvironment, alias: str, keyring: Keyring) -> KeystoreEntry | None:
+    """One entry of a stored keystore (parsed off the event loop), or None if not there."""
     data, password = store_of(row, keyring)
-    try:
-        parsed = parse_keystore(data, row.store_type, password)
-    except KeystoreError:
+    job = ParseJob(data, row.store_type, password or None, key_password_of(row, keyring))
+    [parsed] = await parse_all([job])
+    if isinstance(parsed, KeystoreError):
         # It parsed when it was stored; failing now means the stored bytes changed.
-        raise RuntimeError("a stored keystore no longer parses") from None
+        raise RuntimeError("a stored keystore no longer parses")
     return parsed.entry(alias)
 
 

@@ -245,9 +245,12 @@ def _identity(snapshot: Snapshot) -> ServerIdentity | None:
     doc = _json_object(store)
     store_type = _required(doc, "type", str(store))
     password = _required(doc, "password", str(store))
+    key_password = doc.get("keyPassword")
     file = _b64(_required(doc, "file", str(store)), f"{store}: file")
     try:
-        parsed = parse_keystore(file, store_type, password)
+        parsed = parse_keystore(
+            file, store_type, password, key_password if isinstance(key_password, str) else None
+        )
     except KeystoreError as exc:
         raise SnapshotError(f"TLS identity {ref}: {exc.reason}") from None
     entry = parsed.entry(ref.alias)

@@ -31,7 +31,7 @@ def _input(body: KeystoreBody) -> KeystoreInput:
         name=body.name,
         description=body.description,
         environments=[
-            KeystoreEnvironmentInput(e.environment_name, e.type, e.file, e.password)
+            KeystoreEnvironmentInput(e.environment_name, e.type, e.file, e.password, e.key_password)
             for e in body.key_store_environment_list
         ],
     )

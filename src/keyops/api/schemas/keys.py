@@ -36,7 +36,14 @@ class KeystoreEnvironmentBody(CamelModel):
     type: Annotated[str | None, Field(max_length=16)] = None
     file: Annotated[str | None, Field(max_length=6 * 1024 * 1024)] = None
     password: Annotated[str | None, Field(max_length=1000)] = Field(
-        default=None, description="Write-only: never returned."
+        default=None,
+        description="Write-only: never returned. May be left out for a store holding only"
+        " trusted certificates.",
+    )
+    key_password: Annotated[str | None, Field(max_length=1000)] = Field(
+        default=None,
+        description="Write-only: never returned. The key entries' password when it differs"
+        " from the store password (keytool -keypass); defaults to password.",
     )
 
 

@@ -45,7 +45,10 @@ class KeystoreEnvironment(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     store_type: Mapped[str] = mapped_column(String(16))
     file_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # An empty password (sealed) for a store of trusted certificates sent without one.
     password_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Only when keytool's -keypass differed from -storepass; else the store password.
+    key_password_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # Aliases, kinds and certificate summaries: public facts, kept clear for listing.
     entries_json: Mapped[str] = mapped_column(Text)
 
