@@ -164,3 +164,29 @@ async def test_a_contradicting_source_type_is_refused_naming_both(
         )
     assert tried == 5 * 6 - 6
     assert await snapshot(api, s.admin_token, s.envs) == before
+
+
+async def test_names_of_jwk_operations_are_refused(s: Setting) -> None:
+    """`/jwks/generate` and `/jwks/parse-from-*` are operations: a JWK of such a name
+    could never be read, updated or deleted by name, so it is not made."""
+    api = SecretsApi(s.client, s.admin_token, s.project)
+    jwk_str = (
+        '{"kty":"oct","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUu'
+        'TwjAzZr1Z9CAow","alg":"HS256"}'
+    )
+    body = {"description": "d", "sourceType": "COPY_PASTE", "jwkStr": jwk_str}
+    before = await snapshot(api, s.admin_token, s.envs)
+    for name in sorted(set(ENDPOINTS.values()) | {"generate"}):
+        r = await api.post("jwks", {"name": name, **body})
+        assert r.status_code == 400, r.text
+        assert r.json() == bad_request(
+            f"JWK name ({name}) is reserved: /jwks/{name} is an operation!"
+        )
+    assert await snapshot(api, s.admin_token, s.envs) == before
+    # Nor may a JWK be renamed to one.
+    await api.post_ok("jwks", {"name": "plain", **body})
+    r = await api.put("jwks", "plain", {"name": "generate", "description": "d"})
+    assert r.status_code == 400, r.text
+    assert r.json() == bad_request(
+        "JWK name (generate) is reserved: /jwks/generate is an operation!"
+    )

@@ -34,8 +34,8 @@ from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.deploy.service import Deployer
 from keyops.domain.bootstrap import ADMIN_USER, bootstrap
-from keyops.domain.masterkey import check_master_key
-from keyops.secrets import Keyring, load_keyring
+from keyops.domain.masterkey import check_master_key, open_keyring
+from keyops.secrets import Keyring
 from keyops.storage.db import Database
 from keyops.storage.migrate import upgrade_to_head
 
@@ -50,22 +50,23 @@ without a shell (users, tokens, projects, members, environments); they need
 `ROLE_ADMIN`."""
 
 
-def keyring_of(settings: Settings) -> Keyring:
-    """The master keyring the settings point at (creating the key file on first run)."""
-    return load_keyring(
-        settings.master_key.get_secret_value() if settings.master_key else None,
-        settings.data_dir,
-        settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None,
-    )
+async def prepare_database(settings: Settings, db: Database, *, demo: bool) -> Keyring:
+    """Migrate the schema, open and check the master key, and create first-run data.
 
-
-async def prepare_database(
-    settings: Settings, db: Database, keyring: Keyring, *, demo: bool
-) -> None:
-    """Migrate the schema, check the master key and create first-run data."""
+    The key is opened after the migration, against what the database records: a new key
+    file is made only for a database that records none (never beside sealed secrets).
+    """
     await anyio.to_thread.run_sync(upgrade_to_head, settings.async_database_url)
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     async with db.transaction() as session:
+        keyring = await open_keyring(
+            session,
+            settings.master_key.get_secret_value() if settings.master_key else None,
+            settings.data_dir,
+            settings.previous_master_keys.get_secret_value()
+            if settings.previous_master_keys
+            else None,
+        )
         await check_master_key(session, keyring)
     async with db.transaction() as session:
         outcome = await bootstrap(
@@ -84,6 +85,7 @@ async def prepare_database(
             file=sys.stderr,
             flush=True,
         )
+    return keyring
 
 
 def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
@@ -93,13 +95,12 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        keyring = keyring_of(settings)
         db = Database.of(settings)
         app.state.db = db
-        app.state.keyring = keyring
-        app.state.deployer = Deployer(db, settings, keyring)
         try:
-            await prepare_database(settings, db, keyring, demo=demo)
+            keyring = await prepare_database(settings, db, demo=demo)
+            app.state.keyring = keyring
+            app.state.deployer = Deployer(db, settings, keyring)
             yield
         finally:
             await db.dispose()

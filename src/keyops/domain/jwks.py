@@ -45,6 +45,17 @@ from keyops.storage.repositories.projects import ProjectRepository
 
 SOURCE_TYPES = ("URL", "COPY_PASTE", "CERTIFICATE", "PUBLIC_KEY", "PRIVATE_KEY", "KEYSTORE")
 KEY_TYPES = {"RSA": "RSA", "EC": "EC", "oct": "OCT", "OKP": "OKP"}
+# Paths of operations under /jwks/: a JWK of such a name could not be read by name.
+RESERVED_NAMES = frozenset(
+    {
+        "generate",
+        "parse-from-url",
+        "parse-from-clipboard",
+        "parse-from-certificate",
+        "parse-from-key",
+        "parse-from-keystore",
+    }
+)
 
 
 class JwkUpdateAction(StrEnum):
@@ -138,6 +149,14 @@ def _crypto(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return call()
     except JwkError as exc:
         raise BadRequest(exc.reason) from None
+
+
+def jwk_name(value: str | None) -> str:
+    """A valid JWK name that is not the path of a JWK operation."""
+    clean = resource_name("JWK", value)
+    if clean in RESERVED_NAMES:
+        raise BadRequest(f"JWK name ({clean}) is reserved: /jwks/{clean} is an operation!")
+    return clean
 
 
 def with_kid(jwk: dict[str, Any]) -> dict[str, Any]:
@@ -268,7 +287,7 @@ class JwkService:
             env_name = required_text("environmentName", inp.environment_name)
             alias = required_text("aliasName", inp.alias_name)
             row = await self._row_in(store, KeystoreRepository, env_name, "Keystore")
-            entry = entry_of(row, alias, self.keyring)
+            entry = await entry_of(row, alias, self.keyring)
             if entry is None:
                 raise BadRequest(f"Alias ({alias}) is not found in keystore (name: {name})!")
             jwk = self._from_entry(entry, inp.use_type, inp.algorithm, kid)
@@ -337,7 +356,7 @@ class JwkService:
 
     async def check_new_name(self, project: Project, name: str | None) -> str:
         """A valid JWK name that is free in the project."""
-        clean = resource_name("JWK", name)
+        clean = jwk_name(name)
         if await self.jwks.get(project.id, clean) is not None:
             raise _already_exists(clean)
         return clean
@@ -406,7 +425,7 @@ class JwkService:
             raise BadRequest(f"JWK (name: {name}) is not found! Try create operation.")
         target = name
         if new_name is not None and new_name.strip() and new_name.strip() != name:
-            target = resource_name("JWK", new_name)
+            target = jwk_name(new_name)
             if await self.jwks.get(project.id, target) is not None:
                 raise BadRequest(f"JWK (name: {target}) is already exist!")
         plan = ChangePlan()
