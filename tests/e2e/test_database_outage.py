@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.databases import postgres_database
-from tests.support.server import LiveServer, live_server
+from tests.support.server import LiveServer, live_server, password_token
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 ADMIN_PASSWORD = "outage-admin-password-1"
@@ -57,21 +57,6 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
                 yield server, proxy
 
 
-def _token(base: str) -> str:
-    r = httpx.post(
-        f"{base}/apiops/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "admin",
-            "client_secret": ADMIN_PASSWORD,
-        },
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    token: str = r.json()["access_token"]
-    return token
-
-
 def _timed(method: str, url: str, **kwargs: object) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     r = httpx.request(method, url, timeout=60, **kwargs)  # type: ignore[arg-type]
@@ -111,7 +96,7 @@ def test_outage_is_503_within_the_bound_and_recovers(
     outage: tuple[LiveServer, TcpProxy], mode: str
 ) -> None:
     server, proxy = outage
-    token = _token(server.base_url)
+    token = password_token(server.base_url, "admin", ADMIN_PASSWORD)
     _all_answer(server, token, 200)
     proxy.cut(mode)  # type: ignore[arg-type]
     try:

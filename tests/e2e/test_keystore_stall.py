@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from keyops.domain.bootstrap import DEMO_ENVIRONMENTS, DEMO_PROJECT
-from tests.e2e.test_serve import get_token
 from tests.support.databases import database
 from tests.support.keystore_load import Probe, heavy_body, heavy_pkcs12, post_heavy
-from tests.support.server import live_server
+from tests.support.server import live_server, password_token
 
 PASSWORD_REASON = "Keystore password is incorrect or the file is corrupt! (environment: {e})"
 
@@ -29,7 +28,7 @@ def test_heavy_keystores_leave_the_healthcheck_fast(tmp_path: Path) -> None:
         database("sqlite", tmp_path) as url,
         live_server(url, tmp_path / "data", admin_password="stall-admin-pw") as server,
     ):
-        token = get_token(server.base_url, "admin", "stall-admin-pw")
+        token = password_token(server.base_url, "admin", "stall-admin-pw")
         with Probe(server.base_url) as idle:
             time.sleep(0.5)
         made_up = [f"no-such-env-{i}" for i in range(20)]

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 from keyops.api.app import create_app
 from keyops.config import Settings
 from tests.support.databases import BACKENDS, database
-from tests.support.server import LiveServer, live_server
+from tests.support.server import LiveServer, live_server, password_token
 
 ADMIN_PASSWORD = "schemathesis-admin-pw"
 MAX_EXAMPLES = int(os.environ.get("KEYOPS_SCHEMATHESIS_EXAMPLES", "8"))
@@ -89,22 +89,7 @@ class Target:
         return r.status_code == 401
 
     def refresh_token(self) -> None:
-        self.token = _token(self.server.base_url)
-
-
-def _token(base_url: str) -> str:
-    r = httpx.post(
-        f"{base_url}/apiops/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "admin",
-            "client_secret": ADMIN_PASSWORD,
-        },
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    token: str = r.json()["access_token"]
-    return token
+        self.token = password_token(self.server.base_url, "admin", ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -125,7 +110,7 @@ def target(
     ):
         served = httpx.get(f"{server.base_url}/apiops/openapi.json", timeout=30)
         assert served.json() == DOCUMENT
-        token = _token(server.base_url)
+        token = password_token(server.base_url, "admin", ADMIN_PASSWORD)
         r = httpx.post(
             f"{server.base_url}/apiops/admin/users/",
             json={"username": "st-user", "password": "st-user-password-1"},

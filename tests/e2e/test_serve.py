@@ -18,22 +18,16 @@ import httpx
 import pytest
 
 from tests.support.databases import database, postgres_database
-from tests.support.server import TEST_MASTER_KEY, LiveServer, free_port, live_server
+from tests.support.server import (
+    TEST_MASTER_KEY,
+    LiveServer,
+    free_port,
+    live_server,
+    password_token,
+)
 
 GENERATED = re.compile(r"created user 'admin' with generated password: (\S+)")
 INVALID_TOKEN = {"error": "unauthorized_client", "error_description": "Invalid token"}
-
-
-def get_token(base_url: str, username: str, password: str) -> str:
-    r = httpx.post(
-        f"{base_url}/apiops/auth/token",
-        data={"grant_type": "client_credentials", "client_id": username, "client_secret": password},
-        headers={"Accept": "application/json"},
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
-    token: str = r.json()["access_token"]
-    return token
 
 
 def call(server: LiveServer, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
@@ -77,7 +71,7 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 def test_readme_flow(fresh_database: str, tmp_path: Path) -> None:
     with live_server(fresh_database, tmp_path / "data", admin_password="demo-admin-pw") as server:
         assert httpx.get(f"{server.base_url}/apiops/test/healthcheck", timeout=10).text == "OK"
-        token = get_token(server.base_url, "admin", "demo-admin-pw")
+        token = password_token(server.base_url, "admin", "demo-admin-pw")
 
         r = call(server, "GET", "/apiops/projects/", token)
         assert r.status_code == 200, r.text
@@ -113,7 +107,7 @@ def test_first_run_prints_a_generated_password_once(fresh_database: str, tmp_pat
         assert len(found) == 1, first.log()
         password = found[0]
         assert len(password) >= 16
-        token = get_token(first.base_url, "admin", password)
+        token = password_token(first.base_url, "admin", password)
         assert call(first, "GET", "/apiops/projects/", token).status_code == 200
         assert first.log().count(password) == 1
 
@@ -121,7 +115,7 @@ def test_first_run_prints_a_generated_password_once(fresh_database: str, tmp_pat
         assert "generated password" not in second.log()
         assert password not in second.log()
         # The first run's password is still the admin's.
-        get_token(second.base_url, "admin", password)
+        password_token(second.base_url, "admin", password)
 
     # Setting KEYOPS_ADMIN_PASSWORD later does not change an existing admin.
     with live_server(fresh_database, tmp_path / "third", admin_password="late-password") as third:
@@ -135,7 +129,7 @@ def test_first_run_prints_a_generated_password_once(fresh_database: str, tmp_pat
             timeout=10,
         )
         assert r.status_code == 401
-        get_token(third.base_url, "admin", password)
+        password_token(third.base_url, "admin", password)
 
 
 def test_two_replicas_on_one_postgresql_behave_as_one(tmp_path: Path) -> None:
@@ -146,7 +140,7 @@ def test_two_replicas_on_one_postgresql_behave_as_one(tmp_path: Path) -> None:
         assert sorted(len(p) for p in printed) == [0, 1], [a.log(), b.log()]
         password = next(p[0] for p in printed if p)
 
-        token = get_token(a.base_url, "admin", password)
+        token = password_token(a.base_url, "admin", password)
         assert call(b, "GET", "/apiops/projects/", token).status_code == 200
 
         users = call(b, "GET", "/apiops/admin/users/", token).json()["resultList"]

@@ -84,3 +84,15 @@ def live_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def password_token(base_url: str, username: str, password: str) -> str:
+    """A token from a live server's token endpoint (client credentials, form-encoded)."""
+    r = httpx.post(
+        f"{base_url}/apiops/auth/token",
+        data={"grant_type": "client_credentials", "client_id": username, "client_secret": password},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token

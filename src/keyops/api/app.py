@@ -59,14 +59,7 @@ async def prepare_database(settings: Settings, db: Database, *, demo: bool) -> K
     await anyio.to_thread.run_sync(upgrade_to_head, settings.async_database_url)
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     async with db.transaction() as session:
-        keyring = await open_keyring(
-            session,
-            settings.master_key.get_secret_value() if settings.master_key else None,
-            settings.data_dir,
-            settings.previous_master_keys.get_secret_value()
-            if settings.previous_master_keys
-            else None,
-        )
+        keyring = await open_keyring(session, settings)
         await check_master_key(session, keyring)
     async with db.transaction() as session:
         outcome = await bootstrap(

@@ -158,14 +158,7 @@ async def migrate(settings: Settings) -> None:
 async def load_keyring_checked(session: AsyncSession, settings: Settings) -> Keyring:
     """The configured keyring, checked against the key the database's secrets are sealed with."""
     try:
-        keyring = await open_keyring(
-            session,
-            settings.master_key.get_secret_value() if settings.master_key else None,
-            settings.data_dir,
-            settings.previous_master_keys.get_secret_value()
-            if settings.previous_master_keys
-            else None,
-        )
+        keyring = await open_keyring(session, settings)
         await check_master_key(session, keyring)
     except (MasterKeyMissing, MasterKeyMismatch) as exc:
         raise Refused(str(exc)) from None

@@ -75,7 +75,12 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4, TripleDES
 from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 
-from keyops.crypto.x509 import CertificateParseError, ParsedCertificate, parse_certificate
+from keyops.crypto.x509 import (
+    CertificateParseError,
+    ParsedCertificate,
+    oid_text,
+    parse_certificate,
+)
 
 __all__ = [
     "ENTRY_KINDS",
@@ -503,18 +508,10 @@ def _int(node: _Node) -> int:
 
 
 def _oid(node: _Node) -> str:
-    content = _expect(node, _OID)
-    if not content or content[-1] & 0x80:
-        raise _Malformed
-    arcs: list[int] = []
-    value = 0
-    for byte in content:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
+    try:
+        return oid_text(_expect(node, _OID))
+    except ValueError:
+        raise _Malformed from None
 
 
 def _octets(node: _Node, primitive: int = _OCTET_STRING) -> bytes:

@@ -56,6 +56,7 @@ __all__ = [
     "dn_text_der",
     "format_instant",
     "name_ders",
+    "oid_text",
     "parse_certificate",
 ]
 
@@ -295,7 +296,7 @@ def dn_text_der(name_der: bytes) -> str:
         while rdn:
             atv, rdn = _der_take(rdn, _TAG_SEQUENCE)
             oid, value = _der_take(atv, _TAG_OID)
-            avas.append(_ava_text(_oid_text(oid), value))
+            avas.append(_ava_text(oid_text(oid), value))
         rdns.append(" + ".join(avas))
     return ", ".join(reversed(rdns))
 
@@ -409,7 +410,8 @@ def name_ders(cert: x509.Certificate) -> tuple[bytes, bytes]:
     return issuer, tbs[: _der_tlv_length(tbs)]
 
 
-def _oid_text(content: bytes) -> str:
+def oid_text(content: bytes) -> str:
+    """The dotted text of an OBJECT IDENTIFIER's DER content (ValueError if malformed)."""
     arcs: list[int] = []
     value = 0
     for byte in content:

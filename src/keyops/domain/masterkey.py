@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from keyops.config import Settings
 from keyops.crypto.envelope import key_id
 from keyops.secrets import MASTER_KEY_FILE, Keyring, Purpose, load_keyring
 from keyops.storage.models import (
@@ -44,14 +44,17 @@ async def recorded_key_id(session: AsyncSession) -> str | None:
     return state.key_id if state is not None else None
 
 
-async def open_keyring(
-    session: AsyncSession, master_key: str | None, data_dir: Path, previous: str | None
-) -> Keyring:
+async def open_keyring(session: AsyncSession, settings: Settings) -> Keyring:
     """The configured keyring; a new key file is made only for a database that records none.
 
     A missing key file beside a database that already holds sealed secrets is refused,
     not replaced: a new key could never open them.
     """
+    master_key = settings.master_key.get_secret_value() if settings.master_key else None
+    previous = (
+        settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None
+    )
+    data_dir = settings.data_dir
     recorded = await recorded_key_id(session)
     try:
         return load_keyring(master_key, data_dir, previous, create=recorded is None)
