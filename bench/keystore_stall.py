@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e.test_serve import get_token  # noqa: E402 - after the sys.path line above
+from tests.support.server import password_token  # noqa: E402 - after the sys.path line above
 from tests.support.databases import database  # noqa: E402
 from tests.support.keystore_load import (  # noqa: E402
     HEAVY_ITERATIONS,
@@ -59,7 +59,7 @@ def main() -> int:
 
 def run(args: argparse.Namespace, data: bytes, url: str, root: Path) -> int:
     with live_server(url, root / "data", admin_password="bench-admin-pw") as server:  # noqa: S106
-        token = get_token(server.base_url, "admin", "bench-admin-pw")
+        token = password_token(server.base_url, "admin", "bench-admin-pw")
         with Probe(server.base_url) as idle:
             time.sleep(2)
         with Probe(server.base_url) as loaded, ThreadPoolExecutor(args.requests + 1) as pool:

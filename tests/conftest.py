@@ -50,6 +50,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         extra_targets=TEST_TARGETS,
         # JWK URL sources are served by test servers on loopback (tests/support/jwks_server).
         url_allow_list=LOOPBACK_ALLOW_LIST,
+        # Roll-outs the tests leave failed are not retried behind their backs.
+        reconcile_seconds=3600,
     )
 
 

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     deploy_timeout_seconds: float = Field(default=5.0, gt=0)
     # A gateway node not heard from for this long no longer counts as connected.
     gateway_node_ttl_seconds: float = Field(default=30.0, gt=0)
+    # How often unconfirmed roll-outs (cut short by a crash, or failed) are resumed.
+    reconcile_seconds: float = Field(default=30.0, gt=0)
+    # Processes serving one SQLite file (``serve --workers``): they then watch it for
+    # each other's commits.
+    workers: int = Field(default=1, ge=1, le=64)
     # How long a node's long-poll may wait for a change.
     gateway_poll_seconds: float = Field(default=20.0, gt=0, le=120)
     # How long opening a database connection may take (PostgreSQL; libpq counts whole

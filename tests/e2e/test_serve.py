@@ -1,14 +1,15 @@
-"""Real ``keyops serve`` processes: the README flow, first run, and two replicas."""
+"""Real ``keyops serve`` processes: the README flow, first run, two replicas, workers."""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.crypto import certs
 from tests.support.databases import database, postgres_database
 from tests.support.server import (
     TEST_MASTER_KEY,
@@ -184,7 +187,9 @@ def test_two_replicas_on_one_postgresql_behave_as_one(tmp_path: Path) -> None:
 # --- startup refusals: one line on stderr, exit status 2, nothing left behind ----------
 
 
-def serve_once(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def serve_once(
+    data_dir: Path, *, args: Sequence[str] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run ``keyops serve`` expecting it to refuse; its port is never reached."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEYOPS_")}
     base.update(
@@ -197,7 +202,7 @@ def serve_once(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
         }
     )
     return subprocess.run(
-        [sys.executable, "-m", "keyops", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "keyops", "serve", "--port", str(free_port()), *args],
         env=base,
         capture_output=True,
         text=True,
@@ -356,3 +361,270 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
         " others (mode 644); keyops needs it to be 0600): restore it from your backup with"
         " mode 0600, or set KEYOPS_MASTER_KEY"
     )
+
+
+# --- serving: several workers, client disconnects, uvloop and httptools ---------------
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the processes whose parent is ``pid`` (from /proc: psutil is not a dep)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        # The command name, in parentheses, may hold spaces; ppid is the 2nd field after it.
+        if int(text.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def worker_pids(server: LiveServer) -> list[int]:
+    """The worker processes uvicorn's supervisor spawned (not its resource tracker)."""
+    return sorted(
+        pid
+        for pid in _children(server.process.pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
+
+
+def _hex_endpoint(port: int) -> str:
+    # /proc/net/tcp writes 127.0.0.1:port as 0100007F:PORT (address in host byte order).
+    return f"0100007F:{port:04X}"
+
+
+def _link(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return ""  # closed meanwhile (another connection's)
+
+
+def serving_pid(server: LiveServer, client_port: int, candidates: list[int]) -> int:
+    """The process holding the server end of the open connection from ``client_port``."""
+    server_port = int(server.base_url.rsplit(":", 1)[1])
+    local, remote = _hex_endpoint(server_port), _hex_endpoint(client_port)
+    inode = next(
+        fields[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if (fields := line.split())[1] == local and fields[2] == remote
+    )
+    holders = [
+        pid
+        for pid in candidates
+        for fd in Path(f"/proc/{pid}/fd").iterdir()
+        if _link(fd) == f"socket:[{inode}]"
+    ]
+    assert len(holders) == 1, (holders, candidates)
+    return holders[0]
+
+
+def traced(
+    server: LiveServer, workers: list[int], method: str, path: str, **kwargs: Any
+) -> tuple[httpx.Response, int]:
+    """One request on a fresh connection, and the pid of the worker that answered it."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        r = client.request(method, path, **kwargs)
+        # The connection is still open (keep-alive): its server end names the worker.
+        client_port = r.extensions["network_stream"].get_extra_info("client_addr")[1]
+        return r, serving_pid(server, client_port, workers)
+
+
+def test_workers_share_one_port_and_one_database(fresh_database: str, tmp_path: Path) -> None:
+    with live_server(fresh_database, tmp_path / "data", admin_password="", workers=2) as server:
+        workers = worker_pids(server)
+        assert len(workers) == 2, workers
+        # Both workers started on an empty database at once: the parent migrated it
+        # first, one worker made the admin, and the password was printed once.
+        printed = GENERATED.findall(server.log())
+        assert len(printed) == 1, server.log()
+        password = printed[0]
+
+        def issue() -> tuple[str, int]:
+            r, pid = traced(
+                server,
+                workers,
+                "POST",
+                "/apiops/auth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "admin",
+                    "client_secret": password,
+                },
+            )
+            assert r.status_code == 200, r.text
+            return r.json()["access_token"], pid
+
+        # Tokens issued by each worker (fresh connections until both have issued one).
+        tokens: dict[int, str] = {}
+        for _ in range(40):
+            token, pid = issue()
+            tokens.setdefault(pid, token)
+            if len(tokens) == 2:
+                break
+        assert sorted(tokens) == workers, "one worker issued every token"
+
+        def projects(i: int) -> tuple[int, int, int]:
+            issuer = workers[i % 2]
+            r, pid = traced(
+                server, workers, "GET", "/apiops/projects/", headers=bearer(tokens[issuer])
+            )
+            return r.status_code, issuer, pid
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(projects, range(40)))
+        assert [status for status, _, _ in results] == [200] * 40
+        assert {pid for _, _, pid in results} == set(workers)
+        # Each worker accepted a token the other one issued.
+        assert {(issuer, pid) for _, issuer, pid in results if issuer != pid} == {
+            (workers[0], workers[1]),
+            (workers[1], workers[0]),
+        }
+
+        # A write through one worker is read back by both, on every fresh connection.
+        token = tokens[workers[0]]
+        pem = certs.self_signed("p256", "workers.example").cert.public_bytes(Encoding.PEM)
+        r, writer = traced(
+            server,
+            workers,
+            "POST",
+            "/apiops/projects/MyProject/certificates/",
+            headers=bearer(token),
+            data={
+                "certificateName": "made-by-one-worker",
+                "alias": "w",
+                "certificateDescription": "written through one worker",
+                "environmentList": "production",
+            },
+            files={"pemEncodedFile": ("certificate.pem", pem)},
+        )
+        assert r.status_code == 200, r.text
+        readers = set()
+        for _ in range(20):
+            r, pid = traced(
+                server,
+                workers,
+                "GET",
+                "/apiops/projects/MyProject/certificates/",
+                headers=bearer(token),
+            )
+            assert r.status_code == 200, r.text
+            names = {c["name"] for c in r.json()["resultList"]}
+            assert "made-by-one-worker" in names
+            readers.add(pid)
+        assert readers - {writer}, f"all 20 reads were served by the writer {writer}"
+
+        assert "Traceback" not in server.log()
+        assert worker_pids(server) == workers, "a worker died and was replaced"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def send_part_and_leave(server: LiveServer, head: str, body: bytes, declared: int) -> None:
+    """Send a request's headers and the start of its body, then close the connection."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"{head}\r\nHost: {host}\r\nContent-Length: {declared}\r\n\r\n".encode() + body
+        )
+        # Long enough for the server to start reading the body before the close.
+        time.sleep(0.5)
+
+
+def wait_for_log(server: LiveServer, text: str, count: int) -> None:
+    deadline = time.monotonic() + 15
+    while server.log().count(text) < count:
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+
+
+def test_a_client_leaving_mid_body_is_one_info_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keyops.db'}"
+    with live_server(
+        url,
+        tmp_path / "data",
+        admin_password="long-enough-pw",
+        extra_env={"KEYOPS_LOG_LEVEL": "info"},
+    ) as server:
+        token = password_token(server.base_url, "admin", "long-enough-pw")
+        boundary = "keyops-disconnect"
+        pem = certs.self_signed("p256", "partial.example").cert.public_bytes(Encoding.PEM)
+        multipart_start = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="certificateName"\r\n\r\n'
+            f"never-finished\r\n--{boundary}\r\nContent-Disposition: form-data;"
+            ' name="pemEncodedFile"; filename="certificate.pem"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode() + pem[: len(pem) // 2]
+        path = "/apiops/projects/MyProject/certificates/"
+        send_part_and_leave(
+            server,
+            f"POST {path} HTTP/1.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}",
+            multipart_start,
+            declared=100_000,
+        )
+        wait_for_log(server, f"INFO keyops client disconnected during POST {path}", 1)
+
+        # The same for a JSON body (read first by the input guard, then by FastAPI) and
+        # a form-encoded one the endpoint reads itself.
+        send_part_and_leave(
+            server,
+            "POST /apiops/admin/projects/ HTTP/1.1\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token}",
+            b'{"name": "never-fini',
+            declared=1000,
+        )
+        wait_for_log(server, "client disconnected during POST /apiops/admin/projects/", 1)
+        send_part_and_leave(
+            server,
+            "POST /apiops/auth/token HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+            b"grant_type=client_credentials&client_id=ad",
+            declared=1000,
+        )
+        wait_for_log(server, "client disconnected during POST /apiops/auth/token", 1)
+
+        log = server.log()
+        assert "Traceback" not in log
+        assert "ERROR" not in log
+        assert " 500" not in log
+        # Nothing of the unfinished requests was stored, and the server still answers.
+        r = httpx.get(server.base_url + path, headers=bearer(token), timeout=10)
+        assert r.status_code == 200, r.text
+        assert "never-finished" not in r.text
+        r = httpx.get(server.base_url + "/apiops/projects/", headers=bearer(token), timeout=10)
+        assert r.status_code == 200 and "never-fini" not in r.text
+        assert server.process.poll() is None
+
+
+def test_workers_run_uvloop_and_httptools(tmp_path: Path) -> None:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "keyops", "serve", "--help"],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "--workers" in help_text
+
+    url = f"sqlite:///{tmp_path / 'keyops.db'}"
+    with live_server(url, tmp_path / "data", admin_password="long-enough-pw", workers=2) as server:
+        for pid in worker_pids(server):
+            # Asked for by name, so each worker has both extension modules loaded.
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert re.search(r"/uvloop/loop\.[^/]*\.so", maps), pid
+            assert re.search(r"/httptools/parser/parser\.[^/]*\.so", maps), pid
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_fewer_than_one_worker_is_refused(tmp_path: Path, workers: str) -> None:
+    data = tmp_path / "data"
+    line = refusal(serve_once(data, args=["--workers", workers]))
+    assert line == (
+        f"keyops: --workers must be at least 1 (got {workers}): give the number of server"
+        " processes, or leave it out for one"
+    )
+    assert not data.exists()

@@ -409,8 +409,8 @@ async def set_environment_target(settings: Settings, environment: str, target: s
     The API has no call for it (an environment's target is fixed when it is created),
     so this goes to the database the app uses.
     """
-    async with open_database(settings) as db, db.transaction() as session:
-        result = await session.execute(
+    with open_database(settings) as db, db.transaction() as session:
+        result = session.execute(
             update(Environment).where(Environment.name == environment).values(target=target)
         )
         assert getattr(result, "rowcount", 0) == 1

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +42,22 @@ def live_server(
     admin_password: str,
     demo: bool = True,
     extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[LiveServer]:
-    """Start keyops serve, wait until its healthcheck answers, stop it afterwards."""
+    """Start keyops serve, wait until its healthcheck answers, stop it afterwards.
+
+    With several ``workers`` the log level is info (unless ``extra_env`` says otherwise),
+    and this yields once every worker has logged that its startup is complete, so that
+    each takes its share of connections from the start.
+    """
     port = free_port()
     env = {
         **os.environ,
         "KEYOPS_DATABASE_URL": database_url,
         "KEYOPS_DATA_DIR": str(data_dir),
         "KEYOPS_ADMIN_PASSWORD": admin_password,
-        "KEYOPS_LOG_LEVEL": "warning",
+        "KEYOPS_LOG_LEVEL": "warning" if workers == 1 else "info",
         # One master key for every process on a database, as a real deployment has.
         "KEYOPS_MASTER_KEY": TEST_MASTER_KEY,
         **(extra_env or {}),
@@ -58,6 +65,9 @@ def live_server(
     args = [sys.executable, "-m", "keyops", "serve", "--port", str(port)]
     if demo:
         args.append("--demo")
+    if workers != 1:
+        args += ["--workers", str(workers)]
+    args += list(extra_args)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"serve-{port}.log"
     with log_path.open("wb") as log:
@@ -69,7 +79,11 @@ def live_server(
             if proc.poll() is not None:
                 raise RuntimeError(f"keyops serve exited early:\n{server.log()}")
             try:
-                if httpx.get(f"{server.base_url}/apiops/test/healthcheck", timeout=1).text == "OK":
+                if httpx.get(
+                    f"{server.base_url}/apiops/test/healthcheck", timeout=1
+                ).text == "OK" and (
+                    workers == 1 or server.log().count("Application startup complete") >= workers
+                ):
                     break
             except httpx.HTTPError:
                 pass

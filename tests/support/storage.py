@@ -6,8 +6,8 @@ or a token whose expiry has passed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -19,20 +19,20 @@ from keyops.storage.db import Database
 from keyops.storage.models import AccessToken, User
 
 
-@asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database]:
+@contextmanager
+def open_database(settings: Settings) -> Iterator[Database]:
     """The app's database, opened a second time; disposed on exit."""
     db = Database(settings.async_database_url)
     try:
         yield db
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 async def set_token_expiry(settings: Settings, token: str, expires_at: datetime | None) -> None:
     """Move the expiry of an issued token, found by its hash."""
-    async with open_database(settings) as db, db.transaction() as session:
-        result = await session.execute(
+    with open_database(settings) as db, db.transaction() as session:
+        result = session.execute(
             update(AccessToken)
             .where(AccessToken.token_hash == hash_token(token))
             .values(expires_at=expires_at)
@@ -42,13 +42,13 @@ async def set_token_expiry(settings: Settings, token: str, expires_at: datetime 
 
 async def token_rows(settings: Settings) -> list[dict[str, Any]]:
     """Every column of every row of access_tokens."""
-    async with open_database(settings) as db, db.transaction() as session:
-        rows = (await session.execute(select(AccessToken.__table__))).mappings().all()
+    with open_database(settings) as db, db.transaction() as session:
+        rows = session.execute(select(AccessToken.__table__)).mappings().all()
         return [dict(r) for r in rows]
 
 
 async def user_rows(settings: Settings) -> list[dict[str, Any]]:
     """Every column of every row of users."""
-    async with open_database(settings) as db, db.transaction() as session:
-        rows = (await session.execute(select(User.__table__))).mappings().all()
+    with open_database(settings) as db, db.transaction() as session:
+        rows = session.execute(select(User.__table__)).mappings().all()
         return [dict(r) for r in rows]

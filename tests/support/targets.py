@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from keyops.deploy.target import DeploymentError, EnvironmentChange, TargetContext
+from keyops.deploy.targets.local import LocalTarget
 
 
 class FailingTarget:
@@ -25,3 +26,21 @@ class HangingTarget:
         import asyncio
 
         await asyncio.Event().wait()
+
+
+class SwitchableTarget(LocalTarget):
+    """The built-in target behind a switch: while the file ``targets-down/<environment>``
+    exists in the manager's data dir, the environment's gateway refuses every change, as
+    an unreachable one does; without it, changes land as on the built-in target.
+
+    A file, not process state, so a test flips it while the manager is down or restarting.
+    """
+
+    def __init__(self, context: TargetContext) -> None:
+        super().__init__(context)
+        self.switches = context.settings.data_dir / "targets-down"
+
+    async def apply(self, change: EnvironmentChange) -> str | None:
+        if (self.switches / change.environment.name).exists():
+            raise DeploymentError(f"gateway of {change.environment.name} is unreachable")
+        return await super().apply(change)

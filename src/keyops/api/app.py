@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -14,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
+from keyops.api.deps import Keyops
 from keyops.api.errors import BodyLimitMiddleware, InputGuardMiddleware, install_error_handlers
 from keyops.api.openapi import contract_openapi
 from keyops.api.responses import ContractJSONResponse
@@ -50,19 +53,19 @@ without a shell (users, tokens, projects, members, environments); they need
 `ROLE_ADMIN`."""
 
 
-async def prepare_database(settings: Settings, db: Database, *, demo: bool) -> Keyring:
+def prepare_database(settings: Settings, db: Database, *, demo: bool) -> Keyring:
     """Migrate the schema, open and check the master key, and create first-run data.
 
     The key is opened after the migration, against what the database records: a new key
     file is made only for a database that records none (never beside sealed secrets).
     """
-    await anyio.to_thread.run_sync(upgrade_to_head, settings.async_database_url)
+    upgrade_to_head(settings.async_database_url)
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
-    async with db.transaction() as session:
-        keyring = await open_keyring(session, settings)
-        await check_master_key(session, keyring)
-    async with db.transaction() as session:
-        outcome = await bootstrap(
+    with db.transaction() as session:
+        keyring = open_keyring(session, settings)
+        check_master_key(session, keyring)
+    with db.transaction() as session:
+        outcome = bootstrap(
             session,
             admin_password=admin_password,
             demo=demo,
@@ -81,6 +84,16 @@ async def prepare_database(settings: Settings, db: Database, *, demo: bool) -> K
     return keyring
 
 
+def _listen(settings: Settings, db: Database) -> None:
+    """Hear other processes' commits: every replica on PostgreSQL, sibling workers on
+    SQLite."""
+    if not db.is_sqlite:
+        dsn = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        db.notifier.listen_postgres(dsn)
+    elif settings.workers > 1 and db.engine.url.database:
+        db.notifier.watch_sqlite(db.engine.url.database)
+
+
 def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
     """The keyops ASGI application."""
     settings = settings or Settings()
@@ -90,13 +103,26 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database.of(settings)
         app.state.db = db
+        reconciler: asyncio.Task[None] | None = None
         try:
-            keyring = await prepare_database(settings, db, demo=demo)
+            keyring = await anyio.to_thread.run_sync(
+                lambda: prepare_database(settings, db, demo=demo)
+            )
+            deployer = Deployer(db, settings, keyring)
             app.state.keyring = keyring
-            app.state.deployer = Deployer(db, settings, keyring)
+            app.state.deployer = deployer
+            app.state.keyops = Keyops(settings, db, keyring, deployer)
+            _listen(settings, db)
+            # Resumes, at once, every roll-out a crash or restart cut short.
+            reconciler = asyncio.create_task(deployer.run_reconciler())
             yield
         finally:
-            await db.dispose()
+            if reconciler is not None:
+                reconciler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler
+            db.notifier.close()
+            await anyio.to_thread.run_sync(db.dispose)
 
     app = FastAPI(
         title="keyops",

@@ -1,12 +1,19 @@
-"""Dependencies: the database session, the caller, and role checks."""
+"""Dependencies: the service context, the caller, role checks and the path's project.
+
+No dependency holds a database session open: each one that needs the database runs one
+short read in a reader thread (the caller and the path's project in the same one), so a
+client still sending its body holds no connection and no lock. The endpoint then runs
+its change as one unit of work (``Keyops.deployer.change`` or ``Keyops.db.write``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
@@ -20,6 +27,27 @@ from keyops.secrets import Keyring
 from keyops.storage.db import Database
 from keyops.storage.models import Project
 
+D = TypeVar("D")
+
+
+@dataclass(frozen=True, slots=True)
+class Keyops:
+    """What an endpoint needs to run its unit of work."""
+
+    settings: Settings
+    db: Database
+    keyring: Keyring
+    deployer: Deployer
+
+    def environments(self, session: Session) -> EnvironmentService:
+        return EnvironmentService(session, known_targets=target_names(self.settings))
+
+
+def get_keyops(request: Request) -> Keyops:
+    keyops = request.app.state.keyops
+    assert isinstance(keyops, Keyops)
+    return keyops
+
 
 def get_settings(request: Request) -> Settings:
     settings = request.app.state.settings
@@ -27,23 +55,8 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_database(request: Request) -> Database:
-    db = request.app.state.db
-    assert isinstance(db, Database)
-    return db
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session whose transaction commits if the endpoint returns and rolls back if not."""
-    async with get_database(request).transaction() as session:
-        yield session
-
-
+KeyopsDep = Annotated[Keyops, Depends(get_keyops)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
-# Function scope: the commit happens before the response is sent, so a failed commit
-# becomes an error response rather than a lie.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str:
@@ -56,43 +69,33 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-async def get_principal(request: Request, session: SessionDep) -> Principal:
-    return await TokenService(session).authenticate(bearer_token(request))
-
-
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+def _check_roles(principal: Principal, roles: tuple[Role, ...]) -> Principal:
+    if not all(principal.has(r) for r in roles):
+        raise Forbidden()
+    return principal
 
 
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that lets the call through only if the caller holds every role."""
 
-    async def check(principal: CurrentPrincipal) -> Principal:
-        if not all(principal.has(r) for r in roles):
-            raise Forbidden()
-        return principal
+    async def check(request: Request, keyops: KeyopsDep) -> Principal:
+        token = bearer_token(request)
+        return await keyops.db.read(
+            lambda s: _check_roles(TokenService(s).authenticate(token), roles)
+        )
 
-    return check
+    return _marked(check, roles)
 
 
+def _marked(dependency: D, roles: tuple[Role, ...]) -> D:
+    """Tell the OpenAPI builder (api/openapi.py) what a caller dependency checks."""
+    setattr(dependency, "keyops_authenticates", True)  # noqa: B010 - a function attribute
+    setattr(dependency, "keyops_roles", roles)  # noqa: B010
+    return dependency
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_roles())]
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-
-
-def get_keyring(request: Request) -> Keyring:
-    keyring = request.app.state.keyring
-    assert isinstance(keyring, Keyring)
-    return keyring
-
-
-KeyringDep = Annotated[Keyring, Depends(get_keyring)]
-
-
-def get_deployer(request: Request) -> Deployer:
-    deployer = request.app.state.deployer
-    assert isinstance(deployer, Deployer)
-    return deployer
-
-
-DeployerDep = Annotated[Deployer, Depends(get_deployer)]
 # Decision 10: keys & secrets need ROLE_API_SECURITY; deploying needs ROLE_DEPLOY_UNDEPLOY_PROXIES.
 SecurityReader = Annotated[Principal, Depends(require_roles(Role.API_SECURITY))]
 SecurityDeployer = Annotated[
@@ -103,13 +106,9 @@ AdminDeployer = Annotated[
 ]
 
 
-def environment_service(session: AsyncSession, settings: Settings) -> EnvironmentService:
-    return EnvironmentService(session, known_targets=target_names(settings))
-
-
-async def visible_project(session: AsyncSession, principal: Principal, name: str) -> Project:
+def visible_project(session: Session, principal: Principal, name: str) -> Project:
     """The project if the caller is a member; otherwise it does not exist (decision 10)."""
-    project = await ProjectService(session).find_visible(principal, name)
+    project = ProjectService(session).find_visible(principal, name)
     if project is None:
         raise NotFound(
             f"Project({name}) was not found or user does not have privilege to access it!"
@@ -117,30 +116,22 @@ async def visible_project(session: AsyncSession, principal: Principal, name: str
     return project
 
 
-async def _reader_project(
-    projectName: str,
-    principal: SecurityReader,
-    session: SessionDep,
-) -> Project:
-    return await visible_project(session, principal, projectName)
+def _project_of(*roles: Role) -> Callable[..., Coroutine[Any, Any, Project]]:
+    async def dependency(projectName: str, request: Request, keyops: KeyopsDep) -> Project:
+        token = bearer_token(request)
 
+        def read(session: Session) -> Project:
+            principal = _check_roles(TokenService(session).authenticate(token), roles)
+            return visible_project(session, principal, projectName)
 
-async def _deployer_project(
-    projectName: str,
-    principal: SecurityDeployer,
-    session: SessionDep,
-) -> Project:
-    return await visible_project(session, principal, projectName)
+        return await keyops.db.read(read)
+
+    return _marked(dependency, roles)
 
 
 # The path's project, once the caller's roles are checked (decision 10: reading needs
 # ROLE_API_SECURITY, deploying also ROLE_DEPLOY_UNDEPLOY_PROXIES) and membership too.
-ReaderProject = Annotated[Project, Depends(_reader_project)]
-DeployerProject = Annotated[Project, Depends(_deployer_project)]
-
-
-def _environments(session: SessionDep, settings: SettingsDep) -> EnvironmentService:
-    return environment_service(session, settings)
-
-
-EnvironmentsDep = Annotated[EnvironmentService, Depends(_environments)]
+ReaderProject = Annotated[Project, Depends(_project_of(Role.API_SECURITY))]
+DeployerProject = Annotated[
+    Project, Depends(_project_of(Role.API_SECURITY, Role.DEPLOY_UNDEPLOY_PROXIES))
+]

@@ -19,6 +19,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,7 @@ from keyops.api.responses import ContractJSONResponse
 from keyops.errors import KeyopsError
 
 log = logging.getLogger("keyops.api")
+service_log = logging.getLogger("keyops")
 
 
 def error_response(
@@ -75,8 +77,19 @@ def _validation_error(_request: Request, exc: Exception) -> Response:
     )
 
 
+def _client_disconnect(request: Request, _exc: Exception) -> Response:
+    # The client closed the connection before its body was complete (Starlette raises
+    # ClientDisconnect while reading it): an everyday event, not a server error, and
+    # there is no one left to answer. The server drops whatever is sent now.
+    service_log.info("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, ClientDisconnect):
+        # FastAPI's own body parsing turns the disconnect into "error parsing the body".
+        return _client_disconnect(request, exc.__cause__)
     if exc.status_code == 404:
         return error_response(
             404, "not_found", f"No endpoint {request.method} {request.url.path} exists"
@@ -176,6 +189,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     """Route every kind of failure to the contract's error body."""
     app.add_exception_handler(KeyopsError, _keyops_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
@@ -330,7 +344,12 @@ class InputGuardMiddleware:
             if problem is not None:
                 await error_response(400, "bad_request", problem)(scope, receive, send)
                 return
-        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+        # A client that left mid-body is replayed as such (more_body, then the
+        # disconnect), so the endpoint's read raises ClientDisconnect rather than
+        # taking the part that arrived for the whole body.
+        replay: list[Message] = [
+            {"type": "http.request", "body": body, "more_body": last is not None}
+        ]
         if last is not None:
             replay.append(last)
 

@@ -13,8 +13,8 @@ rewrites the generated document in one place:
   400   it takes input (a path or query parameter, or a body): invalid values, control
         characters, values the database can not store, and the contract's per-page
         "is not found!" answers
-  401   it authenticates (depends on ``get_principal``), with ``WWW-Authenticate``
-  403   it checks roles (depends on a ``require_roles`` check)
+  401   it authenticates (depends on a caller check of ``api/deps.py``), with ``WWW-Authenticate``
+  403   it checks roles (one that names roles)
   404   its path names a thing (has a path parameter)
   409   it writes (any method but GET/HEAD): duplicates, lost races, refused states
   413   it takes a body
@@ -39,7 +39,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from keyops.api.deps import get_database, get_principal, get_session, require_roles
+from keyops.api.deps import get_keyops
 from keyops.api.responses import ContractJSONResponse
 
 __all__ = [
@@ -97,9 +97,6 @@ _WWW_AUTHENTICATE = {
     }
 }
 _READ_METHODS = frozenset({"GET", "HEAD"})
-# Every closure require_roles() makes shares this code object: that is how a role check
-# is recognised among a route's dependencies.
-_ROLE_CHECK_CODE = require_roles().__code__
 
 
 @dataclass(frozen=True)
@@ -181,12 +178,13 @@ def operation_facts(
     return OperationFacts(
         method=method,
         path=path,
-        authenticated=get_principal in calls,
-        role_checked=any(getattr(c, "__code__", None) is _ROLE_CHECK_CODE for c in calls),
+        # The caller dependencies of api/deps.py say what they check.
+        authenticated=any(getattr(c, "keyops_authenticates", False) for c in calls),
+        role_checked=any(getattr(c, "keyops_roles", ()) for c in calls),
         path_params=any(p.get("in") == "path" for p in parameters),
         takes_input=bool(parameters) or has_body,
         has_body=has_body,
-        uses_database=get_session in calls or get_database in calls,
+        uses_database=get_keyops in calls,
     )
 
 

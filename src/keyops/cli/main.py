@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.cli.gateway import gateway
 from keyops.cli.startup import (
@@ -50,7 +48,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+def _run(work: Callable[[Session, Settings], T]) -> T:
     """Run one unit of work against the configured database, migrating it first.
 
     A refusal (settings, database, master key) exits 2 with one line; an error of the
@@ -59,16 +57,13 @@ def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
     try:
         settings = load_settings()
 
-        async def main() -> T:
-            await migrate(settings)
-            db = Database.of(settings)
-            try:
-                async with db.transaction() as session:
-                    return await work(session, settings)
-            finally:
-                await db.dispose()
-
-        return asyncio.run(main())
+        migrate(settings)
+        db = Database.of(settings)
+        try:
+            with db.transaction() as session:
+                return work(session, settings)
+        finally:
+            db.dispose()
     except Refused as exc:
         exit_refused(exc)
     except KeyopsError as exc:
@@ -84,34 +79,28 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Also create project MyProject and three environments.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(help="Server processes sharing the port and the database.")
+    ] = 1,
 ) -> None:
     """Start the keyops service.
 
     Refuses to start (exit status 2, one line on stderr saying what to fix) on a bad
     setting, a too short KEYOPS_ADMIN_PASSWORD, a missing, malformed or wrong master key,
-    an unreachable database or a failed migration.
+    an unreachable database, a failed migration or a --workers below 1. These are
+    checked once, before any worker starts.
     """
-    import uvicorn
-
-    from keyops.api.app import create_app
+    from keyops.cli import serve as server
 
     try:
+        server.check_server(workers)
         settings = load_settings()
         check_settings(settings)
         # Before logging is set up, so that a refusal is the only line on stderr.
-        asyncio.run(preflight(settings))
+        preflight(settings)
     except Refused as exc:
         exit_refused(exc)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
-    uvicorn.run(
-        create_app(settings, demo=demo),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-    )
+    server.run(settings, host=host, port=port, demo=demo, workers=workers)
 
 
 # --- users ---------------------------------------------------------------------------
@@ -125,8 +114,8 @@ def user_create(
 ) -> None:
     """Create a user."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await UserService(session).create(username, password, role or [])
+    def work(session: Session, _s: Settings) -> None:
+        UserService(session).create(username, password, role or [])
 
     _run(work)
     out.print(f"created user {username}")
@@ -136,10 +125,10 @@ def user_create(
 def user_list() -> None:
     """List users and their roles."""
 
-    async def work(session: AsyncSession, _s: Settings) -> list[tuple[str, str, str]]:
+    def work(session: Session, _s: Settings) -> list[tuple[str, str, str]]:
         return [
             (u.username, ", ".join(sorted(u.role_names)), "yes" if u.enabled else "no")
-            for u in await UserService(session).list()
+            for u in UserService(session).list()
         ]
 
     table = Table("username", "roles", "enabled")
@@ -155,8 +144,8 @@ def user_set_password(
 ) -> None:
     """Set a user's password."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await UserService(session).set_password(username, password)
+    def work(session: Session, _s: Settings) -> None:
+        UserService(session).set_password(username, password)
 
     _run(work)
     out.print(f"password of {username} changed")
@@ -169,8 +158,8 @@ def user_set_roles(
 ) -> None:
     """Replace a user's roles."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await UserService(session).set_roles(username, role or [])
+    def work(session: Session, _s: Settings) -> None:
+        UserService(session).set_roles(username, role or [])
 
     _run(work)
     out.print(f"roles of {username}: {', '.join(sorted(role or [])) or '(none)'}")
@@ -180,8 +169,8 @@ def user_set_roles(
 def user_disable(username: str) -> None:
     """Disable a user: their tokens stop working at once."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await UserService(session).set_enabled(username, False)
+    def work(session: Session, _s: Settings) -> None:
+        UserService(session).set_enabled(username, False)
 
     _run(work)
     out.print(f"disabled {username}")
@@ -191,8 +180,8 @@ def user_disable(username: str) -> None:
 def user_enable(username: str) -> None:
     """Enable a user."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await UserService(session).set_enabled(username, True)
+    def work(session: Session, _s: Settings) -> None:
+        UserService(session).set_enabled(username, True)
 
     _run(work)
     out.print(f"enabled {username}")
@@ -202,8 +191,8 @@ def user_enable(username: str) -> None:
 def user_delete(username: str) -> None:
     """Delete a user and their tokens."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await UserService(session).delete(username)
+    def work(session: Session, _s: Settings) -> None:
+        UserService(session).delete(username)
 
     _run(work)
     out.print(f"deleted {username}")
@@ -220,8 +209,8 @@ def project_create(
 ) -> None:
     """Create a project."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await ProjectService(session).create(name, description, member or [])
+    def work(session: Session, _s: Settings) -> None:
+        ProjectService(session).create(name, description, member or [])
 
     _run(work)
     out.print(f"created project {name}")
@@ -231,11 +220,11 @@ def project_create(
 def project_list() -> None:
     """List every project with its members."""
 
-    async def work(session: AsyncSession, _s: Settings) -> list[tuple[str, str, str]]:
+    def work(session: Session, _s: Settings) -> list[tuple[str, str, str]]:
         service = ProjectService(session)
         rows = []
-        for p in await service.list_all():
-            members = ", ".join(u.username for u in await service.members(p.name))
+        for p in service.list_all():
+            members = ", ".join(u.username for u in service.members(p.name))
             rows.append((p.name, p.description, members))
         return rows
 
@@ -249,8 +238,8 @@ def project_list() -> None:
 def project_delete(name: str) -> None:
     """Delete a project and everything in it."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await ProjectService(session).delete(name)
+    def work(session: Session, _s: Settings) -> None:
+        ProjectService(session).delete(name)
 
     _run(work)
     out.print(f"deleted project {name}")
@@ -260,8 +249,8 @@ def project_delete(name: str) -> None:
 def project_add_member(name: str, username: str) -> None:
     """Make a user a member of a project."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await ProjectService(session).add_member(name, username)
+    def work(session: Session, _s: Settings) -> None:
+        ProjectService(session).add_member(name, username)
 
     _run(work)
     out.print(f"{username} is a member of {name}")
@@ -271,8 +260,8 @@ def project_add_member(name: str, username: str) -> None:
 def project_remove_member(name: str, username: str) -> None:
     """Remove a user from a project."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await ProjectService(session).remove_member(name, username)
+    def work(session: Session, _s: Settings) -> None:
+        ProjectService(session).remove_member(name, username)
 
     _run(work)
     out.print(f"{username} is no longer a member of {name}")
@@ -295,8 +284,8 @@ def env_create(
 ) -> None:
     """Create an environment."""
 
-    async def work(session: AsyncSession, settings: Settings) -> None:
-        await EnvironmentService(session, known_targets=target_names(settings)).create(
+    def work(session: Session, settings: Settings) -> None:
+        EnvironmentService(session, known_targets=target_names(settings)).create(
             name,
             description=description,
             type=type,
@@ -313,11 +302,11 @@ def env_create(
 def env_list() -> None:
     """List environments."""
 
-    async def work(session: AsyncSession, settings: Settings) -> list[tuple[str, ...]]:
+    def work(session: Session, settings: Settings) -> list[tuple[str, ...]]:
         service = EnvironmentService(session, known_targets=target_names(settings))
         return [
             (e.name, e.type, e.status, e.target, e.access_url, e.description)
-            for e in await service.list_all()
+            for e in service.list_all()
         ]
 
     table = Table("name", "type", "status", "target", "accessUrl", "description")
@@ -330,8 +319,8 @@ def env_list() -> None:
 def env_delete(name: str) -> None:
     """Delete an environment."""
 
-    async def work(session: AsyncSession, settings: Settings) -> None:
-        await EnvironmentService(session, known_targets=target_names(settings)).delete(name)
+    def work(session: Session, settings: Settings) -> None:
+        EnvironmentService(session, known_targets=target_names(settings)).delete(name)
 
     _run(work)
     out.print(f"deleted environment {name}")
@@ -345,13 +334,13 @@ def env_node_token(
     """Create a credential for the environment's gateway nodes and print it once."""
     from keyops.domain.gateway import GatewayService
 
-    async def work(session: AsyncSession, settings: Settings) -> str:
-        env = await EnvironmentService(session, known_targets=target_names(settings)).get(name)
-        keyring = await load_keyring_checked(session, settings)
+    def work(session: Session, settings: Settings) -> str:
+        env = EnvironmentService(session, known_targets=target_names(settings)).get(name)
+        keyring = load_keyring_checked(session, settings)
         service = GatewayService(
             session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds
         )
-        token, _record = await service.create_credential(env, label)
+        token, _record = service.create_credential(env, label)
         return token
 
     print(_run(work))
@@ -367,14 +356,18 @@ def env_set_tls(
     clear: Annotated[bool, typer.Option(help="Serve no TLS identity.")] = False,
 ) -> None:
     """Choose the keystore entry the environment's gateway nodes serve TLS with."""
+    from keyops.deploy.service import Deployer
     from keyops.domain.gateway import set_tls_identity
 
-    async def work(session: AsyncSession, settings: Settings) -> None:
-        env = await EnvironmentService(session, known_targets=target_names(settings)).get(name)
+    def work(session: Session, settings: Settings) -> None:
+        env = EnvironmentService(session, known_targets=target_names(settings)).get(name)
+        keyring = load_keyring_checked(session, settings)
         if clear:
-            await set_tls_identity(session, env, None, None, None)
+            plan = set_tls_identity(session, env, None, None, None)
         else:
-            await set_tls_identity(session, env, project, keystore, alias)
+            plan = set_tls_identity(session, env, project, keystore, alias)
+        # The new revision is committed with the identity; nodes pick both up.
+        Deployer(Database(settings.async_database_url), settings, keyring).stage(session, plan)
 
     _run(work)
     out.print(f"TLS identity of {name} set; its gateway nodes pick it up on their next sync")
@@ -393,8 +386,8 @@ def token_create(
 ) -> None:
     """Create a personal access token and print it once."""
 
-    async def work(session: AsyncSession, _s: Settings) -> str:
-        issued = await TokenService(session).create_personal(user, name, parse_expiry(expires))
+    def work(session: Session, _s: Settings) -> str:
+        issued = TokenService(session).create_personal(user, name, parse_expiry(expires))
         return issued.token
 
     token = _run(work)
@@ -407,10 +400,10 @@ def token_create(
 def token_list(user: Annotated[str | None, typer.Option(help="Only this user's.")] = None) -> None:
     """List personal access tokens (never the tokens themselves)."""
 
-    async def work(session: AsyncSession, _s: Settings) -> list[tuple[str, ...]]:
+    def work(session: Session, _s: Settings) -> list[tuple[str, ...]]:
         now = utcnow()
         rows: list[tuple[str, ...]] = []
-        for t in await TokenService(session).list(user):
+        for t in TokenService(session).list(user):
             if t.revoked_at is not None:
                 state = "revoked"
             elif t.expires_at is not None and t.expires_at <= now:
@@ -442,8 +435,8 @@ def token_revoke(
 ) -> None:
     """Revoke a personal access token."""
 
-    async def work(session: AsyncSession, _s: Settings) -> None:
-        await TokenService(session).revoke(token_id)
+    def work(session: Session, _s: Settings) -> None:
+        TokenService(session).revoke(token_id)
 
     _run(work)
     out.print(f"revoked token {token_id}")
@@ -485,9 +478,9 @@ def rotate_master_key() -> None:
         # under it, even if this process dies right after the commit.
         write_key_file(staged, new_key)
 
-    async def work(session: AsyncSession, _s: Settings) -> tuple[str, str, int]:
-        await check_master_key(session, old)
-        report = await rotate(session, old, new_key)
+    def work(session: Session, _s: Settings) -> tuple[str, str, int]:
+        check_master_key(session, old)
+        report = rotate(session, old, new_key)
         return report.old_key_id, report.new_key_id, report.values
 
     try:

@@ -9,14 +9,13 @@ a traceback from inside the server's startup.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.config import Settings
 from keyops.crypto.envelope import decode_master_key
@@ -132,14 +131,13 @@ def describe_database(settings: Settings) -> str:
     return str(url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True))
 
 
-async def migrate(settings: Settings) -> None:
+def migrate(settings: Settings) -> None:
     """Migrate the configured database, refusing with the reason if that fails."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     where = describe_database(settings)
     try:
-        await asyncio.to_thread(
-            upgrade_to_head,
+        upgrade_to_head(
             settings.async_database_url,
             connect_timeout=settings.database_connect_timeout_seconds,
         )
@@ -155,11 +153,11 @@ async def migrate(settings: Settings) -> None:
         ) from None
 
 
-async def load_keyring_checked(session: AsyncSession, settings: Settings) -> Keyring:
+def load_keyring_checked(session: Session, settings: Settings) -> Keyring:
     """The configured keyring, checked against the key the database's secrets are sealed with."""
     try:
-        keyring = await open_keyring(session, settings)
-        await check_master_key(session, keyring)
+        keyring = open_keyring(session, settings)
+        check_master_key(session, keyring)
     except (MasterKeyMissing, MasterKeyMismatch) as exc:
         raise Refused(str(exc)) from None
     except (OSError, ValueError) as exc:
@@ -171,12 +169,12 @@ async def load_keyring_checked(session: AsyncSession, settings: Settings) -> Key
     return keyring
 
 
-async def preflight(settings: Settings) -> None:
+def preflight(settings: Settings) -> None:
     """Everything ``serve`` refuses to start without, checked before the port is bound."""
-    await migrate(settings)
+    migrate(settings)
     db = Database.of(settings)
     try:
-        async with db.transaction() as session:
-            await load_keyring_checked(session, settings)
+        with db.transaction() as session:
+            load_keyring_checked(session, settings)
     finally:
-        await db.dispose()
+        db.dispose()

@@ -43,6 +43,13 @@ class ChangePlan:
     def __bool__(self) -> bool:
         return bool(self._by_env)
 
+    def pending(self) -> dict[int, tuple[list[Artifact], list[ArtifactRef]]]:
+        """Environment id -> (artifacts to deploy, refs to undeploy), in naming order."""
+        return {
+            env_id: (list(p.deploy.values()), list(p.undeploy))
+            for env_id, p in self._by_env.items()
+        }
+
     def changes(self, revision: int) -> list[EnvironmentChange]:
         return [
             EnvironmentChange(

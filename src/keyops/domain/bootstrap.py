@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.domain.environments import EnvironmentService, EnvironmentType
 from keyops.domain.projects import ADMIN_PROJECT, ProjectService
@@ -32,8 +32,8 @@ class BootstrapResult:
     generated_password: str | None
 
 
-async def bootstrap(
-    session: AsyncSession,
+def bootstrap(
+    session: Session,
     *,
     admin_password: str | None,
     demo: bool,
@@ -42,33 +42,33 @@ async def bootstrap(
     """Create what a first run needs; does nothing that already exists."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # Replicas starting together must not both create the admin user.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOTSTRAP_LOCK_KEY})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOTSTRAP_LOCK_KEY})
     users = UserService(session)
     generated = None
     created = False
-    admin = await UserRepository(session).get_by_username(ADMIN_USER)
+    admin = UserRepository(session).get_by_username(ADMIN_USER)
     if admin is None:
         password = admin_password
         if not password:
             generated = password = secrets.token_urlsafe(18)
-        admin = await users.create(ADMIN_USER, password, [Role.ADMIN])
+        admin = users.create(ADMIN_USER, password, [Role.ADMIN])
         created = True
     projects = ProjectService(session)
     project_repo = ProjectRepository(session)
-    admin_project = await project_repo.get_by_name(ADMIN_PROJECT)
+    admin_project = project_repo.get_by_name(ADMIN_PROJECT)
     if admin_project is None:
-        admin_project = await projects.create(
+        admin_project = projects.create(
             ADMIN_PROJECT, "Administration project: the truststore and shared material"
         )
-        await project_repo.add_member(admin_project.id, admin.id)
+        project_repo.add_member(admin_project.id, admin.id)
     if demo:
-        demo_project = await project_repo.get_by_name(DEMO_PROJECT)
+        demo_project = project_repo.get_by_name(DEMO_PROJECT)
         if demo_project is None:
-            demo_project = await projects.create(DEMO_PROJECT, "Demo project")
-        await project_repo.add_member(demo_project.id, admin.id)
+            demo_project = projects.create(DEMO_PROJECT, "Demo project")
+        project_repo.add_member(demo_project.id, admin.id)
         envs = EnvironmentService(session, known_targets=known_targets)
         env_repo = EnvironmentRepository(session)
         for name, env_type, description in DEMO_ENVIRONMENTS:
-            if await env_repo.get_by_name(name) is None:
-                await envs.create(name, description=description, type=env_type)
+            if env_repo.get_by_name(name) is None:
+                envs.create(name, description=description, type=env_type)
     return BootstrapResult(created_admin=created, generated_password=generated)

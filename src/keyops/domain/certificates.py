@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.crypto.x509 import CertificateParseError, ParsedCertificate, parse_certificate
 from keyops.deploy.plan import ChangePlan
@@ -98,14 +98,14 @@ def parse_environment_list(values: Sequence[str]) -> list[str]:
 
 class CertificateService:
     def __init__(
-        self, session: AsyncSession, environments: EnvironmentService, keyring: Keyring
+        self, session: Session, environments: EnvironmentService, keyring: Keyring
     ) -> None:
         self.session = session
         self.certificates = CertificateRepository(session)
         self.environments = environments
         self.keyring = keyring
 
-    async def _validate(
+    def _validate(
         self, project: Project, inp: CertificateInput
     ) -> tuple[ParsedCertificate, str, str, list[Environment]]:
         alias = _required("alias", inp.alias)
@@ -120,38 +120,36 @@ class CertificateService:
             parsed = parse_certificate(inp.pem)
         except CertificateParseError as exc:
             raise BadRequest(exc.reason) from None
-        envs = await self.environments.resolve_for_project(inp.environment_names, project)
+        envs = self.environments.resolve_for_project(inp.environment_names, project)
         return parsed, alias, description, envs
 
-    async def _check_alias(
+    def _check_alias(
         self, project: Project, envs: Sequence[Environment], alias: str, except_id: int | None
     ) -> None:
-        taken = await self.certificates.aliases_taken(
+        taken = self.certificates.aliases_taken(
             project.id, [e.id for e in envs], alias, except_id=except_id
         )
         if taken:
             raise _alias_taken(alias)
 
-    async def create(self, project: Project, inp: CertificateInput) -> CertificateChange:
+    def create(self, project: Project, inp: CertificateInput) -> CertificateChange:
         name = check_resource_name("certificateName", _required("certificateName", inp.name))
-        parsed, alias, description, envs = await self._validate(project, inp)
-        if await self.certificates.get(project.id, name) is not None:
+        parsed, alias, description, envs = self._validate(project, inp)
+        if self.certificates.get(project.id, name) is not None:
             raise _already_exists(name)
         try:
-            await self._check_alias(project, envs, alias, None)
+            self._check_alias(project, envs, alias, None)
         except BadRequest:
             # A concurrent create of this very name may have committed between the two
             # checks (each statement sees the latest commit): report the name, as the
             # first check would have.
-            if await self.certificates.get(project.id, name) is not None:
+            if self.certificates.get(project.id, name) is not None:
                 raise _already_exists(name) from None
             raise
         certificate = Certificate(project_id=project.id, name=name, description=description)
         try:
-            await self.certificates.add(certificate)
-            await self.certificates.replace_environments(
-                certificate, _rows(project, envs, alias, parsed)
-            )
+            self.certificates.add(certificate)
+            self.certificates.replace_environments(certificate, _rows(project, envs, alias, parsed))
         except IntegrityError as exc:
             raise _translate(exc, name, alias) from None
         plan = ChangePlan()
@@ -159,7 +157,7 @@ class CertificateService:
             plan.deploy(env, certificate_artifact(project.name, name, row))
         return CertificateChange(certificate, plan)
 
-    async def update(
+    def update(
         self, project: Project, name: str, inp: CertificateInput, jwk_update: JwkUpdate
     ) -> CertificateChange:
         """Replace the certificate whole, in this transaction; a refusal changes nothing."""
@@ -168,25 +166,23 @@ class CertificateService:
                 f"certificateName ({inp.name.strip()}) can not be changed; it must match the"
                 f" name in the path ({name})!"
             )
-        certificate = await self.certificates.get(project.id, name, for_update=True)
+        certificate = self.certificates.get(project.id, name, for_update=True)
         if certificate is None:
             raise not_found(name)
-        parsed, alias, description, envs = await self._validate(project, inp)
-        await self._check_alias(project, envs, alias, certificate.id)
+        parsed, alias, description, envs = self._validate(project, inp)
+        self._check_alias(project, envs, alias, certificate.id)
         old_env_ids = {row.environment_id for row in certificate.environments}
         jwks = JwkService(self.session, self.environments, self.keyring)
         # Re-derivation is checked before anything is written: a JWK whose algorithm does
         # not fit the new key refuses the whole update.
-        jwk_plan = await jwks.plan_replacement(
-            await jwks.jwks.referencing("certificate", certificate.id),
+        jwk_plan = jwks.plan_replacement(
+            jwks.jwks.referencing("certificate", certificate.id),
             project,
             lambda jwk: jwks.derive_from_certificate(jwk, parsed),
             jwk_update,
         )
         try:
-            await self.certificates.replace_environments(
-                certificate, _rows(project, envs, alias, parsed)
-            )
+            self.certificates.replace_environments(certificate, _rows(project, envs, alias, parsed))
         except IntegrityError as exc:
             raise _translate(exc, name, alias) from None
         certificate.description = description
@@ -195,38 +191,42 @@ class CertificateService:
         plan = ChangePlan()
         for env, row in zip(envs, certificate.environments, strict=True):
             plan.deploy(env, certificate_artifact(project.name, name, row))
-        await undeploy_from(
+        undeploy_from(
             self.session,
             plan,
             old_env_ids - {e.id for e in envs},
             certificate_ref(project.name, name),
         )
-        await jwks.apply_replacement(jwk_plan, plan)
+        jwks.apply_replacement(jwk_plan, plan)
         return CertificateChange(certificate, plan)
 
-    async def delete(self, project: Project, name: str) -> CertificateChange:
-        certificate = await self.certificates.get(project.id, name, for_update=True)
+    def delete(self, project: Project, name: str) -> CertificateChange:
+        certificate = self.certificates.get(project.id, name, for_update=True)
         if certificate is None:
             raise not_found(name)
         plan = ChangePlan()
-        await undeploy_from(
+        undeploy_from(
             self.session,
             plan,
             (row.environment_id for row in certificate.environments),
             certificate_ref(project.name, name),
         )
         # JWKs derived from it keep their material; the database clears their source.
-        await self.certificates.delete(certificate)
+        self.certificates.delete(certificate)
         return CertificateChange(certificate, plan)
 
-    async def get(self, project: Project, name: str) -> Certificate:
-        certificate = await self.certificates.get(project.id, name)
+    def get(self, project: Project, name: str) -> Certificate:
+        certificate = self.certificates.get(project.id, name)
         if certificate is None:
             raise not_found(name)
         return certificate
 
-    async def list_in_project(self, project: Project) -> Sequence[Certificate]:
-        return await self.certificates.list_for_project(project.id)
+    def listing(self, project: Project) -> tuple[Sequence[Certificate], dict[int, str]]:
+        """The project's certificates (without their DER) and their environments' names."""
+        return self.certificates.listing(project.id)
+
+    def environment_names(self, certificate: Certificate) -> dict[int, str]:
+        return self.certificates.environment_names(certificate)
 
 
 def _rows(

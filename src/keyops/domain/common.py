@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import ArtifactRef
@@ -43,11 +43,11 @@ def environment_names(field: str, names: Sequence[str | None]) -> list[str]:
     return seen
 
 
-async def undeploy_from(
-    session: AsyncSession, plan: ChangePlan, environment_ids: Iterable[int], ref: ArtifactRef
+def undeploy_from(
+    session: Session, plan: ChangePlan, environment_ids: Iterable[int], ref: ArtifactRef
 ) -> None:
     """Plan the removal of an artifact from each of these environments (those that exist)."""
     for env_id in sorted(set(environment_ids)):
-        env = await session.get(Environment, env_id)
+        env = session.get(Environment, env_id)
         if env is not None:
             plan.undeploy(env, ref)

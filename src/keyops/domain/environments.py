@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.domain.projects import ProjectService
 from keyops.domain.users import check_name
@@ -29,28 +29,26 @@ class PublishStatus(StrEnum):
 
 
 class EnvironmentService:
-    def __init__(self, session: AsyncSession, *, known_targets: frozenset[str]) -> None:
+    def __init__(self, session: Session, *, known_targets: frozenset[str]) -> None:
         self.session = session
         self.environments = EnvironmentRepository(session)
         self.known_targets = known_targets
 
-    async def list_all(self) -> Sequence[Environment]:
-        return await self.environments.list_all()
+    def list_all(self) -> Sequence[Environment]:
+        return self.environments.list_all()
 
-    async def list_for_project(self, project: Project) -> Sequence[Environment]:
-        return await self.environments.list_for_project(project.id)
+    def list_for_project(self, project: Project) -> Sequence[Environment]:
+        return self.environments.list_for_project(project.id)
 
-    async def get(self, name: str) -> Environment:
-        env = await self.environments.get_by_name(name)
+    def get(self, name: str) -> Environment:
+        env = self.environments.get_by_name(name)
         if env is None:
             raise NotFound(f"Environment ({name}) is not found!")
         return env
 
-    async def resolve_for_project(
-        self, names: Sequence[str], project: Project
-    ) -> list[Environment]:
+    def resolve_for_project(self, names: Sequence[str], project: Project) -> list[Environment]:
         """The named environments in the given order; 400 if any is unknown to the project."""
-        found = await self.environments.get_many_for_project(names, project.id)
+        found = self.environments.get_many_for_project(names, project.id)
         missing = [n for n in names if n not in found]
         if missing:
             raise BadRequest(
@@ -59,7 +57,7 @@ class EnvironmentService:
             )
         return [found[n] for n in names]
 
-    async def create(
+    def create(
         self,
         name: str,
         *,
@@ -79,28 +77,27 @@ class EnvironmentService:
                 f"target ({target}) is not valid! Valid values: "
                 + ", ".join(sorted(self.known_targets))
             )
-        if await self.environments.get_by_name(name) is not None:
+        if self.environments.get_by_name(name) is not None:
             raise Conflict(f"Environment (name: {name}) is already exist!")
         project_service = ProjectService(self.session)
-        project_ids = [(await project_service.get(p)).id for p in dict.fromkeys(projects)]
+        project_ids = [(project_service.get(p)).id for p in dict.fromkeys(projects)]
         env = Environment(
             name=name,
             description=description or "",
             type=type,
-            status=PublishStatus.PUBLISHED,
             access_url=access_url or "",
             target=target,
         )
         try:
-            return await self.environments.add(env, project_ids)
+            return self.environments.add(env, project_ids)
         except IntegrityError as exc:
             # A concurrent request created the same environment after the check above.
             if is_unique_violation(exc, "environments_name"):
                 raise Conflict(f"Environment (name: {name}) is already exist!") from None
             raise
 
-    async def delete(self, name: str) -> None:
-        await self.environments.delete(await self.get(name))
+    def delete(self, name: str) -> None:
+        self.environments.delete(self.get(name))
 
-    async def projects_of(self, env: Environment) -> list[int]:
-        return await self.environments.limited_to(env.id)
+    def projects_of(self, env: Environment) -> list[int]:
+        return self.environments.limited_to(env.id)

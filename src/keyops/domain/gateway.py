@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from keyops.domain.environments import PublishStatus
+from keyops.deploy.plan import ChangePlan
+from keyops.deploy.service import LOCAL
 from keyops.errors import BadRequest, NotFound, Unauthorized
 from keyops.secrets import Keyring, Purpose
+from keyops.storage import notify
 from keyops.storage.db import MAX_ROW_ID
 from keyops.storage.models import (
     DeployedArtifact,
@@ -26,6 +28,7 @@ from keyops.storage.models import (
     GatewayNode,
 )
 from keyops.storage.models.base import utcnow
+from keyops.storage.repositories.desired import DesiredStateRepository
 from keyops.storage.repositories.gateway import connected_nodes
 from keyops.storage.upsert import upsert
 
@@ -48,14 +51,14 @@ class NodeView:
 
 
 class GatewayService:
-    def __init__(self, session: AsyncSession, keyring: Keyring, *, node_ttl_seconds: float) -> None:
+    def __init__(self, session: Session, keyring: Keyring, *, node_ttl_seconds: float) -> None:
         self.session = session
         self.keyring = keyring
         self.node_ttl = timedelta(seconds=node_ttl_seconds)
 
     # --- credentials -----------------------------------------------------------------
 
-    async def create_credential(self, env: Environment, name: str) -> tuple[str, GatewayCredential]:
+    def create_credential(self, env: Environment, name: str) -> tuple[str, GatewayCredential]:
         """A new node credential for the environment; the clear token is only returned."""
         if not name or not name.strip():
             raise BadRequest("Credential name can not be empty!")
@@ -67,57 +70,52 @@ class GatewayService:
             prefix=token[: len(NODE_TOKEN_PREFIX) + 6],
         )
         self.session.add(record)
-        await self.session.flush()
+        self.session.flush()
         return token, record
 
-    async def credentials(self, env: Environment) -> Sequence[GatewayCredential]:
+    def credentials(self, env: Environment) -> Sequence[GatewayCredential]:
         stmt = (
             select(GatewayCredential)
             .where(GatewayCredential.environment_id == env.id)
             .order_by(GatewayCredential.id)
         )
-        return (await self.session.scalars(stmt)).all()
+        return (self.session.scalars(stmt)).all()
 
-    async def revoke_credential(self, credential_id: int) -> GatewayCredential:
+    def revoke_credential(self, credential_id: int) -> GatewayCredential:
         # An id beyond the column's range names no row; asking would be a driver error.
         in_range = 0 < credential_id <= MAX_ROW_ID
-        record = await self.session.get(GatewayCredential, credential_id) if in_range else None
+        record = self.session.get(GatewayCredential, credential_id) if in_range else None
         if record is None:
             raise NotFound(f"Node credential (id: {credential_id}) is not found!")
         if record.revoked_at is None:
             record.revoked_at = utcnow()
         return record
 
-    async def authenticate(self, token: str) -> Environment:
+    def authenticate(self, token: str) -> Environment:
         """The environment a node credential belongs to; Unauthorized otherwise."""
         digest = _hash(token)
-        record = await self.session.scalar(
+        record = self.session.scalar(
             select(GatewayCredential).where(GatewayCredential.token_hash == digest)
         )
         if record is None or not hmac.compare_digest(record.token_hash, digest):
             raise Unauthorized("Invalid token")
         if record.revoked_at is not None:
             raise Unauthorized("Invalid token")
-        env = await self.session.get(Environment, record.environment_id)
+        env = self.session.get(Environment, record.environment_id)
         if env is None:
             raise Unauthorized("Invalid token")
         return env
 
     # --- what nodes receive ----------------------------------------------------------
 
-    async def revision(self, env: Environment) -> int:
-        """The environment's revision: its newest artifact change or settings change."""
-        newest = await self.session.scalar(
-            select(func.max(DeployedArtifact.revision)).where(
-                DeployedArtifact.environment_id == env.id
-            )
-        )
-        return max(int(newest or 0), env.settings_revision)
+    def revision(self, env: Environment) -> int:
+        """The environment's revision: its newest committed artifact or settings change."""
+        return env.revision
 
-    async def snapshot(self, env: Environment) -> dict[str, Any]:
+    def snapshot(self, env: Environment) -> dict[str, Any]:
         """Everything the environment holds, secrets opened for the node (send over TLS)."""
         rows = (
-            await self.session.scalars(
+            self.session.scalars(
                 select(DeployedArtifact)
                 .where(DeployedArtifact.environment_id == env.id, DeployedArtifact.present)
                 .order_by(DeployedArtifact.kind, DeployedArtifact.project, DeployedArtifact.name)
@@ -149,14 +147,14 @@ class GatewayService:
             }
         return {
             "environment": env.name,
-            "revision": await self.revision(env),
+            "revision": self.revision(env),
             "tlsIdentity": identity,
             "artifacts": artifacts,
         }
 
     # --- what nodes report -----------------------------------------------------------
 
-    async def touch(self, env: Environment, node: str, *, hello: bool = True) -> None:
+    def touch(self, env: Environment, node: str, *, hello: bool = True) -> None:
         """Record that a node is connected (it is polling now).
 
         ``hello`` (the first check of a poll) marks the node connected. The later checks of
@@ -166,7 +164,7 @@ class GatewayService:
         """
         name = _node_name(node)
         if not hello:
-            await self.session.execute(
+            self.session.execute(
                 update(GatewayNode)
                 .where(
                     GatewayNode.environment_id == env.id,
@@ -176,14 +174,14 @@ class GatewayService:
                 .values(last_seen=utcnow())
             )
             return
-        await upsert(
+        upsert(
             self.session,
             GatewayNode,
             {"environment_id": env.id, "name": name, "last_seen": utcnow(), "connected": True},
             ["environment_id", "name"],
         )
 
-    async def ack(
+    def ack(
         self,
         env: Environment,
         node: str,
@@ -199,7 +197,7 @@ class GatewayService:
         ack still in flight when a stopping node says goodbye does not undo the goodbye
         (a node polls right after it acknowledges, and that poll says hello).
         """
-        await upsert(
+        upsert(
             self.session,
             GatewayNode,
             {
@@ -213,28 +211,29 @@ class GatewayService:
             },
             ["environment_id", "name"],
         )
-        if env.status == PublishStatus.REPUBLISH_REQUIRED:
-            latest = await self.revision(env)
-            nodes = await self.connected(env)
-            if nodes and all(n.applied_revision >= latest and not n.last_error for n in nodes):
-                await self.session.execute(
-                    update(Environment)
-                    .where(Environment.id == env.id)
-                    .values(status=PublishStatus.PUBLISHED)
-                )
+        notify.publish(self.session, notify.nodes_topic(env.id))
+        if env.target == LOCAL and env.applied_revision < env.revision:
+            # Every connected node holding the newest state confirms the environment:
+            # the way a roll-out cut short (or timed out) completes.
+            nodes = self.connected(env)
+            if nodes and all(
+                n.applied_revision >= env.revision and not n.last_error for n in nodes
+            ):
+                DesiredStateRepository(self.session).confirm([(env.id, env.revision)])
 
-    async def disconnect(self, env: Environment, node: str) -> None:
-        await self.session.execute(
+    def disconnect(self, env: Environment, node: str) -> None:
+        self.session.execute(
             update(GatewayNode)
             .where(GatewayNode.environment_id == env.id, GatewayNode.name == _node_name(node))
             .values(connected=False, last_seen=utcnow())
         )
+        notify.publish(self.session, notify.nodes_topic(env.id))
 
-    async def connected(self, env: Environment) -> list[GatewayNode]:
+    def connected(self, env: Environment) -> list[GatewayNode]:
         """Nodes that said hello and have been heard from within the node TTL."""
-        return await connected_nodes(self.session, env.id, utcnow() - self.node_ttl)
+        return connected_nodes(self.session, env.id, utcnow() - self.node_ttl)
 
-    async def nodes(self, env: Environment) -> list[NodeView]:
+    def nodes(self, env: Environment) -> list[NodeView]:
         since = utcnow() - self.node_ttl
         stmt = (
             select(GatewayNode)
@@ -251,7 +250,7 @@ class GatewayService:
                 fingerprints=json.loads(n.fingerprints_json or "{}"),
                 last_error=n.last_error,
             )
-            for n in (await self.session.scalars(stmt)).all()
+            for n in (self.session.scalars(stmt)).all()
         ]
 
 
@@ -262,28 +261,25 @@ def _node_name(node: str) -> str:
     return clean
 
 
-async def set_tls_identity(
-    session: AsyncSession,
+def set_tls_identity(
+    session: Session,
     env: Environment,
     project_name: str | None,
     keystore_name: str | None,
     alias: str | None,
-) -> None:
+) -> ChangePlan:
     """Choose (or clear, with all None) the keystore entry nodes serve TLS with; it must
     be a private-key entry of a keystore deployed to this environment."""
     from keyops.storage.repositories.keystores import KeystoreRepository
     from keyops.storage.repositories.projects import ProjectRepository
-    from keyops.storage.repositories.revisions import next_revision
 
     if project_name is None and keystore_name is None and alias is None:
         env.tls_project = env.tls_keystore = env.tls_alias = None
     else:
         if not (project_name and keystore_name and alias):
             raise BadRequest("projectName, keyStoreName and aliasName are all required!")
-        project = await ProjectRepository(session).get_by_name(project_name)
-        keystore = (
-            await KeystoreRepository(session).get(project.id, keystore_name) if project else None
-        )
+        project = ProjectRepository(session).get_by_name(project_name)
+        keystore = KeystoreRepository(session).get(project.id, keystore_name) if project else None
         if keystore is None:
             raise BadRequest(f"Keystore (name: {keystore_name}) is not found!")
         row = next((r for r in keystore.environments if r.environment_id == env.id), None)
@@ -302,5 +298,8 @@ async def set_tls_identity(
             keystore_name,
             entry["alias"],
         )
-    env.settings_revision = await next_revision(session)
-    await session.flush()
+    session.flush()
+    # No artifact changes, but a new revision: nodes must pick the new identity up.
+    plan = ChangePlan()
+    plan.touch(env)
+    return plan

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.crypto.jwk import (
     JwkError,
@@ -168,7 +168,7 @@ def with_kid(jwk: dict[str, Any]) -> dict[str, Any]:
 
 class JwkService:
     def __init__(
-        self, session: AsyncSession, environments: EnvironmentService, keyring: Keyring
+        self, session: Session, environments: EnvironmentService, keyring: Keyring
     ) -> None:
         self.session = session
         self.environments = environments
@@ -177,48 +177,40 @@ class JwkService:
 
     # --- reading ---------------------------------------------------------------------
 
-    async def get(self, project: Project, name: str) -> Jwk:
-        jwk = await self.jwks.get(project.id, name)
+    def get(self, project: Project, name: str) -> Jwk:
+        jwk = self.jwks.get(project.id, name)
         if jwk is None:
             raise not_found(name)
         return jwk
 
-    async def list_in_project(self, project: Project) -> Sequence[Jwk]:
-        return await self.jwks.list_for_project(project.id)
+    def list_in_project(self, project: Project) -> Sequence[Jwk]:
+        return self.jwks.list_for_project(project.id)
 
     def full(self, jwk: Jwk) -> dict[str, Any]:
         """The whole JWK, private members opened (only get JWK shows this)."""
         return full_jwk(jwk, self.keyring)
 
-    async def source_name(self, jwk: Jwk) -> str | None:
-        """The name of the certificate, key or keystore the JWK is still attached to."""
-        if jwk.source_certificate_id is not None:
-            cert = await self.session.get(Certificate, jwk.source_certificate_id)
-            return cert.name if cert is not None else None
-        if jwk.source_key_id is not None:
-            key = await self.session.get(CryptoKey, jwk.source_key_id)
-            return key.name if key is not None else None
-        if jwk.source_keystore_id is not None:
-            store = await self.session.get(Keystore, jwk.source_keystore_id)
-            return store.name if store is not None else None
-        return None
+    def source_names(self, jwks: Sequence[Jwk]) -> dict[int, str]:
+        """JWK id -> the name of the certificate, key or keystore it is still attached
+        to; one statement per source kind, whatever the count."""
+        return self.jwks.source_names(jwks)
 
     # --- sources ---------------------------------------------------------------------
 
-    async def _find(self, repo_cls: Any, project: Project, name: str, label: str) -> Any:
+    def _find(self, repo_cls: Any, project: Project, name: str, label: str) -> Any:
         """A source of this project or, failing that, of the admin project (decision 11)."""
         repo = repo_cls(self.session)
-        found = await repo.get(project.id, name)
+        found = repo.get(project.id, name)
         if found is None and project.name != ADMIN_PROJECT:
-            admin = await ProjectRepository(self.session).get_by_name(ADMIN_PROJECT)
+            admin = ProjectRepository(self.session).get_by_name(ADMIN_PROJECT)
             if admin is not None:
-                found = await repo.get(admin.id, name)
+                found = repo.get(admin.id, name)
         if found is None:
             raise BadRequest(f"{label} (name: {name}) is not found!")
         return found
 
-    async def _row_in(self, resource: Any, repo_cls: Any, env_name: str, label: str) -> Any:
-        names = await repo_cls(self.session).environment_names(resource)
+    def _row_in(self, resource: Any, repo_cls: Any, env_name: str, label: str) -> Any:
+        names = repo_cls(self.session).environment_names(resource)
         row = next(
             (r for r in resource.environments if names.get(r.environment_id) == env_name), None
         )
@@ -228,7 +220,7 @@ class JwkService:
             )
         return row
 
-    async def resolve_source(
+    def resolve_source(
         self, project: Project, inp: JwkInput, fetched: Any = None
     ) -> ResolvedSource:
         """The JWK a create request asks for. ``fetched`` is the URL's JSON, fetched
@@ -248,11 +240,9 @@ class JwkService:
             )
         if source_type == "CERTIFICATE":
             name = required_text("certificateName", inp.certificate_name)
-            cert: Certificate = await self._find(
-                CertificateRepository, project, name, "Certificate"
-            )
+            cert: Certificate = self._find(CertificateRepository, project, name, "Certificate")
             env_name = required_text("environmentName", inp.environment_name)
-            row = await self._row_in(cert, CertificateRepository, env_name, "Certificate")
+            row = self._row_in(cert, CertificateRepository, env_name, "Certificate")
             parsed = parse_certificate(row.der)
             jwk = _crypto(
                 lambda: jwk_from_certificate(
@@ -268,9 +258,9 @@ class JwkService:
             )
         if source_type in ("PUBLIC_KEY", "PRIVATE_KEY"):
             name = required_text("keyName", inp.key_name)
-            key: CryptoKey = await self._find(KeyRepository, project, name, "Key")
+            key: CryptoKey = self._find(KeyRepository, project, name, "Key")
             env_name = required_text("environmentName", inp.environment_name)
-            row = await self._row_in(key, KeyRepository, env_name, "Key")
+            row = self._row_in(key, KeyRepository, env_name, "Key")
             if key.project_id != project.id and source_type == "PRIVATE_KEY":
                 raise BadRequest(
                     f"Key (name: {name}) belongs to the {ADMIN_PROJECT} project: another project"
@@ -283,11 +273,11 @@ class JwkService:
             )
         if source_type == "KEYSTORE":
             name = required_text("keyStoreName", inp.key_store_name)
-            store: Keystore = await self._find(KeystoreRepository, project, name, "Keystore")
+            store: Keystore = self._find(KeystoreRepository, project, name, "Keystore")
             env_name = required_text("environmentName", inp.environment_name)
             alias = required_text("aliasName", inp.alias_name)
-            row = await self._row_in(store, KeystoreRepository, env_name, "Keystore")
-            entry = await entry_of(row, alias, self.keyring)
+            row = self._row_in(store, KeystoreRepository, env_name, "Keystore")
+            entry = entry_of(row, alias, self.keyring)
             if entry is None:
                 raise BadRequest(f"Alias ({alias}) is not found in keystore (name: {name})!")
             jwk = self._from_entry(entry, inp.use_type, inp.algorithm, kid)
@@ -349,21 +339,21 @@ class JwkService:
     def artifact_of(self, project: Project, jwk: Jwk) -> Any:
         return jwk_artifact(project.name, jwk, self.full(jwk))
 
-    async def _deploy_everywhere(self, project: Project, jwk: Jwk, plan: ChangePlan) -> None:
+    def _deploy_everywhere(self, project: Project, jwk: Jwk, plan: ChangePlan) -> None:
         artifact = self.artifact_of(project, jwk)
-        for env in await self.environments.list_for_project(project):
+        for env in self.environments.list_for_project(project):
             plan.deploy(env, artifact)
 
-    async def check_new_name(self, project: Project, name: str | None) -> str:
+    def check_new_name(self, project: Project, name: str | None) -> str:
         """A valid JWK name that is free in the project."""
         clean = jwk_name(name)
-        if await self.jwks.get(project.id, clean) is not None:
+        if self.jwks.get(project.id, clean) is not None:
             raise _already_exists(clean)
         return clean
 
-    async def create(self, project: Project, inp: JwkInput, *, fetched: Any = None) -> JwkChange:
+    def create(self, project: Project, inp: JwkInput, *, fetched: Any = None) -> JwkChange:
         """Create a JWK from a URL, pasted JSON, certificate, key or keystore."""
-        name = await self.check_new_name(project, inp.name)
+        name = self.check_new_name(project, inp.name)
         if inp.source_type is None or not inp.source_type.strip():
             raise BadRequest("Source type is required!")
         source_type = inp.source_type.strip()
@@ -371,7 +361,7 @@ class JwkService:
             raise BadRequest("Use the Generate JWK endpoint for the GENERATE source type!")
         if source_type == "URL" and not (inp.url and inp.url.strip()):
             raise BadRequest("URL is required for URL source type!")
-        source = await self.resolve_source(project, inp, fetched)
+        source = self.resolve_source(project, inp, fetched)
         row = Jwk(
             project_id=project.id,
             name=name,
@@ -387,13 +377,11 @@ class JwkService:
             kid_given=bool(inp.kid and inp.kid.strip()),
         )
         self._store(row, source.jwk)
-        return await self._insert(project, row)
+        return self._insert(project, row)
 
-    async def generate(
-        self, project: Project, inp: GenerateInput, jwk: dict[str, Any]
-    ) -> JwkChange:
+    def generate(self, project: Project, inp: GenerateInput, jwk: dict[str, Any]) -> JwkChange:
         """Store a JWK generated beforehand (generation runs off the event loop)."""
-        name = await self.check_new_name(project, inp.name)
+        name = self.check_new_name(project, inp.name)
         row = Jwk(
             project_id=project.id,
             name=name,
@@ -403,34 +391,34 @@ class JwkService:
             kid_given=bool(inp.kid and inp.kid.strip()),
         )
         self._store(row, jwk)
-        return await self._insert(project, row)
+        return self._insert(project, row)
 
-    async def _insert(self, project: Project, row: Jwk) -> JwkChange:
+    def _insert(self, project: Project, row: Jwk) -> JwkChange:
         try:
-            await self.jwks.add(row)
+            self.jwks.add(row)
         except IntegrityError as exc:
             if is_unique_violation(exc, "jwks"):
                 raise _already_exists(row.name) from None
             raise
         plan = ChangePlan()
-        await self._deploy_everywhere(project, row, plan)
+        self._deploy_everywhere(project, row, plan)
         return JwkChange(row, plan)
 
-    async def update(
+    def update(
         self, project: Project, name: str, new_name: str | None, description: str | None
     ) -> JwkChange:
         """Rename or re-describe; the JWK is detached from its source (update-jwk.md)."""
-        jwk = await self.jwks.get(project.id, name)
+        jwk = self.jwks.get(project.id, name)
         if jwk is None:
             raise BadRequest(f"JWK (name: {name}) is not found! Try create operation.")
         target = name
         if new_name is not None and new_name.strip() and new_name.strip() != name:
             target = jwk_name(new_name)
-            if await self.jwks.get(project.id, target) is not None:
+            if self.jwks.get(project.id, target) is not None:
                 raise BadRequest(f"JWK (name: {target}) is already exist!")
         plan = ChangePlan()
         if target != name:
-            for env in await self.environments.list_for_project(project):
+            for env in self.environments.list_for_project(project):
                 plan.undeploy(env, jwk_ref(project.name, name))
         jwk.name = target
         if description is not None:
@@ -438,20 +426,20 @@ class JwkService:
         _detach(jwk)
         jwk.updated_at = utcnow()
         try:
-            await self.session.flush()
+            self.session.flush()
         except IntegrityError as exc:
             if is_unique_violation(exc, "jwks"):
                 raise BadRequest(f"JWK (name: {target}) is already exist!") from None
             raise
-        await self._deploy_everywhere(project, jwk, plan)
+        self._deploy_everywhere(project, jwk, plan)
         return JwkChange(jwk, plan)
 
-    async def delete(self, project: Project, name: str) -> JwkChange:
-        jwk = await self.get(project, name)
+    def delete(self, project: Project, name: str) -> JwkChange:
+        jwk = self.get(project, name)
         plan = ChangePlan()
-        for env in await self.environments.list_for_project(project):
+        for env in self.environments.list_for_project(project):
             plan.undeploy(env, jwk_ref(project.name, jwk.name))
-        await self.jwks.delete(jwk)
+        self.jwks.delete(jwk)
         return JwkChange(jwk, plan)
 
     # --- keeping derived JWKs in step with their source ------------------------------
@@ -480,7 +468,7 @@ class JwkService:
         kid = jwk.kid if jwk.kid_given else None
         return self._from_entry(entry, jwk.use_type, jwk.algorithm, kid)
 
-    async def plan_replacement(
+    def plan_replacement(
         self,
         referencing: Sequence[Jwk],
         project: Project,
@@ -493,7 +481,7 @@ class JwkService:
         for jwk in referencing:
             owner = project
             if jwk.project_id != project.id:
-                found = await self.session.get(Project, jwk.project_id)
+                found = self.session.get(Project, jwk.project_id)
                 assert found is not None, "a JWK's project is missing"
                 owner = found
             in_scope = jwk_update.action is JwkUpdateAction.UPDATE and (
@@ -515,7 +503,7 @@ class JwkService:
             result.append(Rederivation(jwk, owner, new))
         return result
 
-    async def apply_replacement(self, items: Sequence[Rederivation], plan: ChangePlan) -> None:
+    def apply_replacement(self, items: Sequence[Rederivation], plan: ChangePlan) -> None:
         """Write the re-derived or detached JWKs and add their roll-out to the plan."""
         now = utcnow()
         for item in items:
@@ -525,7 +513,7 @@ class JwkService:
                 _detach(jwk)
                 continue
             self._store(jwk, item.new)
-            await self._deploy_everywhere(item.project, jwk, plan)
+            self._deploy_everywhere(item.project, jwk, plan)
 
 
 def _public_only(jwk: dict[str, Any], what: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.crypto.keys import KeyMaterial, KeyMaterialError, parse_key_material
 from keyops.deploy.plan import ChangePlan
@@ -77,14 +77,14 @@ def _b64(data: bytes | None) -> str | None:
 
 class KeyService:
     def __init__(
-        self, session: AsyncSession, environments: EnvironmentService, keyring: Keyring
+        self, session: Session, environments: EnvironmentService, keyring: Keyring
     ) -> None:
         self.session = session
         self.environments = environments
         self.keyring = keyring
         self.keys = KeyRepository(session)
 
-    async def _validate(
+    def _validate(
         self, project: Project, inp: KeyInput
     ) -> tuple[str, list[tuple[Environment, KeyMaterial]]]:
         names = environment_names(
@@ -103,7 +103,7 @@ class KeyService:
                     f"{exc.reason} (environment: {(env_input.environment_name or '').strip()})"
                 ) from None
         key_type = materials[0].key_type
-        envs = await self.environments.resolve_for_project(names, project)
+        envs = self.environments.resolve_for_project(names, project)
         return key_type, list(zip(envs, materials, strict=True))
 
     def _rows(self, pairs: Sequence[tuple[Environment, KeyMaterial]]) -> list[CryptoKeyEnvironment]:
@@ -121,11 +121,11 @@ class KeyService:
             for i, (env, m) in enumerate(pairs)
         ]
 
-    async def create(self, project: Project, inp: KeyInput) -> KeyChange:
+    def create(self, project: Project, inp: KeyInput) -> KeyChange:
         name = resource_name("Key", inp.name)
-        if await self.keys.get(project.id, name) is not None:
+        if self.keys.get(project.id, name) is not None:
             raise _already_exists(name)
-        key_type, pairs = await self._validate(project, inp)
+        key_type, pairs = self._validate(project, inp)
         key = CryptoKey(
             project_id=project.id,
             name=name,
@@ -133,32 +133,32 @@ class KeyService:
             key_type=key_type,
         )
         try:
-            await self.keys.add(key)
+            self.keys.add(key)
         except IntegrityError as exc:
             if is_unique_violation(exc, "crypto_keys"):
                 raise _already_exists(name) from None
             raise
-        await self.keys.replace_environments(key, self._rows(pairs))
+        self.keys.replace_environments(key, self._rows(pairs))
         plan = ChangePlan()
         for env, material in pairs:
             plan.deploy(env, key_artifact(project.name, name, material))
         return KeyChange(key, plan)
 
-    async def update(
+    def update(
         self, project: Project, name: str, inp: KeyInput, jwk_update: JwkUpdate
     ) -> KeyChange:
         """Replace the key whole (a new ``name`` renames it); a refusal changes nothing."""
-        key = await self.keys.get(project.id, name, for_update=True)
+        key = self.keys.get(project.id, name, for_update=True)
         if key is None:
             raise not_found(name)
         new_name = resource_name("Key", inp.name) if inp.name and inp.name.strip() else name
-        if new_name != name and await self.keys.get(project.id, new_name) is not None:
+        if new_name != name and self.keys.get(project.id, new_name) is not None:
             raise BadRequest(f"Key (name: {new_name}) is already exist!")
-        key_type, pairs = await self._validate(project, inp)
+        key_type, pairs = self._validate(project, inp)
         by_env_name = {env.name: m for env, m in pairs}
         jwks = JwkService(self.session, self.environments, self.keyring)
-        jwk_plan = await jwks.plan_replacement(
-            await jwks.jwks.referencing("key", key.id),
+        jwk_plan = jwks.plan_replacement(
+            jwks.jwks.referencing("key", key.id),
             project,
             lambda jwk: jwks.derive_from_key_material(
                 jwk, by_env_name.get(jwk.source_environment or "")
@@ -166,7 +166,7 @@ class KeyService:
             jwk_update,
         )
         old_envs = {row.environment_id for row in key.environments}
-        await self.keys.replace_environments(key, self._rows(pairs))
+        self.keys.replace_environments(key, self._rows(pairs))
         key.name = new_name
         key.key_type = key_type
         key.description = (inp.description or "").strip()
@@ -177,37 +177,38 @@ class KeyService:
             plan.deploy(env, key_artifact(project.name, new_name, material))
             if new_name != name:
                 plan.undeploy(env, ArtifactRef(KIND, project.name, name))
-        await undeploy_from(
+        undeploy_from(
             self.session,
             plan,
             old_envs - {env.id for env, _ in pairs},
             ArtifactRef(KIND, project.name, name),
         )
-        await jwks.apply_replacement(jwk_plan, plan)
+        jwks.apply_replacement(jwk_plan, plan)
         return KeyChange(key, plan)
 
-    async def delete(self, project: Project, name: str) -> KeyChange:
-        key = await self.keys.get(project.id, name, for_update=True)
+    def delete(self, project: Project, name: str) -> KeyChange:
+        key = self.keys.get(project.id, name, for_update=True)
         if key is None:
             raise not_found(name)
         plan = ChangePlan()
-        await undeploy_from(
+        undeploy_from(
             self.session,
             plan,
             (row.environment_id for row in key.environments),
             ArtifactRef(KIND, project.name, name),
         )
-        await self.keys.delete(key)
+        self.keys.delete(key)
         return KeyChange(key, plan)
 
-    async def get(self, project: Project, name: str) -> CryptoKey:
-        key = await self.keys.get(project.id, name)
+    def get(self, project: Project, name: str) -> CryptoKey:
+        key = self.keys.get(project.id, name)
         if key is None:
             raise not_found(name)
         return key
 
-    async def list_in_project(self, project: Project) -> Sequence[CryptoKey]:
-        return await self.keys.list_for_project(project.id)
+    def listing(self, project: Project) -> tuple[Sequence[CryptoKey], dict[int, str]]:
+        """The project's keys and their environments' names, in two statements."""
+        return self.keys.listing(project.id)
 
-    async def environment_names(self, key: CryptoKey) -> dict[int, str]:
-        return await self.keys.environment_names(key)
+    def environment_names(self, key: CryptoKey) -> dict[int, str]:
+        return self.keys.environment_names(key)

@@ -3,26 +3,20 @@
 Reading a keystore derives keys from its password: up to seconds of CPU for a crafted
 (or merely paranoid) file. On the event loop that stalled every other request, the
 healthcheck and the gateway nodes' long polls included (issue 8). So every parse of a
-request runs in one call into a bounded thread pool (the key derivations release the
+request runs in one call into the bounded CPU pool (``keyops.cpu``) (the key derivations release the
 GIL there), shares one ``KeystoreBudget``, and an identical (file, type, password, key
 password) is parsed once per request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from keyops.cpu import run_cpu
 from keyops.crypto.keystores import KeystoreBudget, KeystoreError, ParsedKeystore, parse_keystore
 
-__all__ = ["ParseJob", "parse_all"]
-
-# One worker per core but one, kept for the event loop; heavy requests queue here.
-_WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))
-_POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="keyops-keystore")
+__all__ = ["ParseJob", "parse_all", "parse_now"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +31,8 @@ class ParseJob:
         return f"ParseJob(store_type={self.store_type!r}, size={len(self.data)})"
 
 
-def _parse_all(jobs: Sequence[ParseJob]) -> list[ParsedKeystore | KeystoreError]:
+def parse_now(jobs: Sequence[ParseJob]) -> list[ParsedKeystore | KeystoreError]:
+    """Parse in order in the calling thread; stops after (and includes) the first refusal."""
     budget = KeystoreBudget()
     done: dict[ParseJob, ParsedKeystore | KeystoreError] = {}
     results: list[ParsedKeystore | KeystoreError] = []
@@ -58,5 +53,4 @@ def _parse_all(jobs: Sequence[ParseJob]) -> list[ParsedKeystore | KeystoreError]
 
 async def parse_all(jobs: Sequence[ParseJob]) -> list[ParsedKeystore | KeystoreError]:
     """Parse in order, off the event loop; stops after (and includes) the first refusal."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_POOL, _parse_all, list(jobs))
+    return await run_cpu(parse_now, list(jobs))

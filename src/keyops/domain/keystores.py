@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.crypto.keystores import KeystoreError, ParsedKeystore
 from keyops.crypto.x509 import format_instant
@@ -28,7 +28,7 @@ from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.domain.common import environment_names, resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.jwks import JwkService, JwkUpdate
-from keyops.domain.keystore_parsing import ParseJob, parse_all
+from keyops.domain.keystore_parsing import ParseJob
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring, Purpose
 from keyops.storage.integrity import is_unique_violation
@@ -140,19 +140,21 @@ def _decode_file(value: str | None, env_name: str) -> bytes:
 
 class KeystoreService:
     def __init__(
-        self, session: AsyncSession, environments: EnvironmentService, keyring: Keyring
+        self, session: Session, environments: EnvironmentService, keyring: Keyring
     ) -> None:
         self.session = session
         self.environments = environments
         self.keyring = keyring
         self.keystores = KeystoreRepository(session)
 
-    async def _validate(self, project: Project, inp: KeystoreInput) -> list[_Checked]:
+    def _jobs(
+        self, project: Project, inp: KeystoreInput
+    ) -> tuple[list[Environment], list[ParseJob]]:
         names = environment_names(
             "keyStoreEnvironmentList", [e.environment_name for e in inp.environments]
         )
         # Environments first: a request naming unknown ones costs no parsing at all.
-        await self.environments.resolve_for_project(names, project)
+        envs = self.environments.resolve_for_project(names, project)
         jobs = []
         for env_name, env_input in zip(names, inp.environments, strict=True):
             data = _decode_file(env_input.file, env_name)
@@ -168,18 +170,40 @@ class KeystoreService:
                     env_input.key_password or None,
                 )
             )
-        # Nothing is written yet: end the read-only transaction before the slow part.
-        await self.session.commit()
-        results = await parse_all(jobs)
-        envs = await self.environments.resolve_for_project(names, project)
+        return envs, jobs
+
+    def parse_jobs(
+        self, project: Project, inp: KeystoreInput, *, name: str | None
+    ) -> list[ParseJob]:
+        """Check what can be checked before parsing (name, environments, encodings) and
+        say what to parse; ``name`` is the keystore updated, None for a create. The slow
+        parse then runs outside any transaction (``keystore_parsing.parse_all``)."""
+        if name is None:
+            new = resource_name("Keystore", inp.name)
+            if self.keystores.get(project.id, new) is not None:
+                raise _already_exists(new)
+        else:
+            self._check_update(project, name, self._new_name(name, inp), lock=False)
+        return self._jobs(project, inp)[1]
+
+    def _checked(
+        self, project: Project, inp: KeystoreInput, parsed: Sequence[ParsedKeystore | KeystoreError]
+    ) -> list[_Checked]:
+        envs, jobs = self._jobs(project, inp)
         checked = []
-        for env, job, parsed in zip(envs, jobs, results, strict=False):
-            if isinstance(parsed, KeystoreError):
-                raise BadRequest(f"{parsed.reason} (environment: {env.name})")
+        for env, job, result in zip(envs, jobs, parsed, strict=False):
+            if isinstance(result, KeystoreError):
+                raise BadRequest(f"{result.reason} (environment: {env.name})")
             checked.append(
-                _Checked(env, parsed.store_type, job.data, job.password, job.key_password, parsed)
+                _Checked(env, result.store_type, job.data, job.password, job.key_password, result)
             )
+        if len(checked) != len(jobs):
+            raise BadRequest("the keystores of the request were not all parsed!")
         return checked
+
+    @staticmethod
+    def _new_name(name: str, inp: KeystoreInput) -> str:
+        return resource_name("Keystore", inp.name) if inp.name and inp.name.strip() else name
 
     def _rows(self, checked: Sequence[_Checked]) -> list[KeystoreEnvironment]:
         return [
@@ -205,36 +229,44 @@ class KeystoreService:
     def _artifact(project: str, name: str, c: _Checked) -> Artifact:
         return keystore_artifact(project, name, c.store_type, c.data, c.password, c.key_password)
 
-    async def create(self, project: Project, inp: KeystoreInput) -> KeystoreChange:
+    def create(
+        self,
+        project: Project,
+        inp: KeystoreInput,
+        parsed: Sequence[ParsedKeystore | KeystoreError],
+    ) -> KeystoreChange:
+        """Store a keystore whose files ``parse_jobs`` named and ``parse_all`` parsed."""
         name = resource_name("Keystore", inp.name)
-        if await self.keystores.get(project.id, name) is not None:
-            raise _already_exists(name)
-        checked = await self._validate(project, inp)
-        if await self.keystores.get(project.id, name) is not None:
+        checked = self._checked(project, inp, parsed)
+        if self.keystores.get(project.id, name) is not None:
             raise _already_exists(name)
         keystore = Keystore(
             project_id=project.id, name=name, description=(inp.description or "").strip()
         )
         try:
-            await self.keystores.add(keystore)
+            self.keystores.add(keystore)
         except IntegrityError as exc:
             if is_unique_violation(exc, "keystores"):
                 raise _already_exists(name) from None
             raise
-        await self.keystores.replace_environments(keystore, self._rows(checked))
+        self.keystores.replace_environments(keystore, self._rows(checked))
         plan = ChangePlan()
         for c in checked:
             plan.deploy(c.env, self._artifact(project.name, name, c))
         return KeystoreChange(keystore, plan)
 
-    async def update(
-        self, project: Project, name: str, inp: KeystoreInput, jwk_update: JwkUpdate
+    def update(
+        self,
+        project: Project,
+        name: str,
+        inp: KeystoreInput,
+        parsed: Sequence[ParsedKeystore | KeystoreError],
+        jwk_update: JwkUpdate,
     ) -> KeystoreChange:
         """Replace the keystore whole (a new ``name`` renames it); a refusal changes nothing."""
-        new_name = resource_name("Keystore", inp.name) if inp.name and inp.name.strip() else name
-        await self._check_update(project, name, new_name, lock=False)
-        checked = await self._validate(project, inp)
-        keystore = await self._check_update(project, name, new_name, lock=True)
+        new_name = self._new_name(name, inp)
+        keystore = self._check_update(project, name, new_name, lock=True)
+        checked = self._checked(project, inp, parsed)
         by_env = {c.env.name: c.parsed for c in checked}
         jwks = JwkService(self.session, self.environments, self.keyring)
 
@@ -247,11 +279,11 @@ class KeystoreService:
             )
             return jwks.derive_from_entry(jwk, entry)
 
-        jwk_plan = await jwks.plan_replacement(
-            await jwks.jwks.referencing("keystore", keystore.id), project, derive, jwk_update
+        jwk_plan = jwks.plan_replacement(
+            jwks.jwks.referencing("keystore", keystore.id), project, derive, jwk_update
         )
         old_envs = {row.environment_id for row in keystore.environments}
-        await self.keystores.replace_environments(keystore, self._rows(checked))
+        self.keystores.replace_environments(keystore, self._rows(checked))
         keystore.name = new_name
         keystore.description = (inp.description or "").strip()
         keystore.version += 1
@@ -261,50 +293,49 @@ class KeystoreService:
             plan.deploy(c.env, self._artifact(project.name, new_name, c))
             if new_name != name:
                 plan.undeploy(c.env, ArtifactRef(KIND, project.name, name))
-        await undeploy_from(
+        undeploy_from(
             self.session,
             plan,
             old_envs - {c.env.id for c in checked},
             ArtifactRef(KIND, project.name, name),
         )
-        await jwks.apply_replacement(jwk_plan, plan)
+        jwks.apply_replacement(jwk_plan, plan)
         return KeystoreChange(keystore, plan)
 
-    async def _check_update(
-        self, project: Project, name: str, new_name: str, *, lock: bool
-    ) -> Keystore:
-        keystore = await self.keystores.get(project.id, name, for_update=lock)
+    def _check_update(self, project: Project, name: str, new_name: str, *, lock: bool) -> Keystore:
+        keystore = self.keystores.get(project.id, name, for_update=lock)
         if keystore is None:
             raise not_found(name)
-        if new_name != name and await self.keystores.get(project.id, new_name) is not None:
+        if new_name != name and self.keystores.get(project.id, new_name) is not None:
             raise BadRequest(f"Keystore (name: {new_name}) is already exist!")
         if not lock:
             # Loaded again under the lock after the parse, fresh, not from this session.
             self.session.expunge(keystore)
         return keystore
 
-    async def delete(self, project: Project, name: str) -> KeystoreChange:
-        keystore = await self.keystores.get(project.id, name, for_update=True)
+    def delete(self, project: Project, name: str) -> KeystoreChange:
+        keystore = self.keystores.get(project.id, name, for_update=True)
         if keystore is None:
             raise not_found(name)
         plan = ChangePlan()
-        await undeploy_from(
+        undeploy_from(
             self.session,
             plan,
             (row.environment_id for row in keystore.environments),
             ArtifactRef(KIND, project.name, name),
         )
-        await self.keystores.delete(keystore)
+        self.keystores.delete(keystore)
         return KeystoreChange(keystore, plan)
 
-    async def get(self, project: Project, name: str) -> Keystore:
-        keystore = await self.keystores.get(project.id, name)
+    def get(self, project: Project, name: str) -> Keystore:
+        keystore = self.keystores.get(project.id, name)
         if keystore is None:
             raise not_found(name)
         return keystore
 
-    async def list_in_project(self, project: Project) -> Sequence[Keystore]:
-        return await self.keystores.list_for_project(project.id)
+    def listing(self, project: Project) -> tuple[Sequence[Keystore], dict[int, str]]:
+        """The project's keystores and their environments' names, in two statements."""
+        return self.keystores.listing(project.id)
 
-    async def environment_names(self, keystore: Keystore) -> dict[int, str]:
-        return await self.keystores.environment_names(keystore)
+    def environment_names(self, keystore: Keystore) -> dict[int, str]:
+        return self.keystores.environment_names(keystore)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.config import Settings
 from keyops.crypto.envelope import key_id
@@ -38,13 +38,13 @@ class MasterKeyMissing(RuntimeError):
     """No master key is configured, but the database's secrets are sealed with one."""
 
 
-async def recorded_key_id(session: AsyncSession) -> str | None:
+def recorded_key_id(session: Session) -> str | None:
     """The id of the master key the database's secrets are sealed with, if one is recorded."""
-    state = await session.get(MasterKeyState, 1)
+    state = session.get(MasterKeyState, 1)
     return state.key_id if state is not None else None
 
 
-async def open_keyring(session: AsyncSession, settings: Settings) -> Keyring:
+def open_keyring(session: Session, settings: Settings) -> Keyring:
     """The configured keyring; a new key file is made only for a database that records none.
 
     A missing key file beside a database that already holds sealed secrets is refused,
@@ -55,7 +55,7 @@ async def open_keyring(session: AsyncSession, settings: Settings) -> Keyring:
         settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None
     )
     data_dir = settings.data_dir
-    recorded = await recorded_key_id(session)
+    recorded = recorded_key_id(session)
     try:
         return load_keyring(master_key, data_dir, previous, create=recorded is None)
     except FileNotFoundError:
@@ -68,12 +68,12 @@ async def open_keyring(session: AsyncSession, settings: Settings) -> Keyring:
         ) from None
 
 
-async def check_master_key(session: AsyncSession, keyring: Keyring) -> None:
+def check_master_key(session: Session, keyring: Keyring) -> None:
     """Record the master key on first use; refuse a key that can not open stored secrets."""
     # Replicas starting together may both find no row: the first insert wins, the
     # other does nothing, and both then check against what was recorded.
-    await insert_or_ignore(session, MasterKeyState, {"id": 1, "key_id": keyring.current_id}, ["id"])
-    state = await session.get(MasterKeyState, 1, populate_existing=True)
+    insert_or_ignore(session, MasterKeyState, {"id": 1, "key_id": keyring.current_id}, ["id"])
+    state = session.get(MasterKeyState, 1, populate_existing=True)
     assert state is not None
     held = {key_id(k) for k in [keyring.current, *keyring.previous]}
     if state.key_id not in held:
@@ -91,19 +91,19 @@ class RotationReport:
     values: int
 
 
-async def rotate(session: AsyncSession, old: Keyring, new_key: bytes) -> RotationReport:
+def rotate(session: Session, old: Keyring, new_key: bytes) -> RotationReport:
     """Re-seal every secret under ``new_key`` in this transaction; all or nothing."""
-    state = await session.get(MasterKeyState, 1, with_for_update=True)
+    state = session.get(MasterKeyState, 1, with_for_update=True)
     new_ring = Keyring(new_key)
     count = 0
     for model, column, purpose in SEALED_COLUMNS:
         attr = getattr(model, column)
-        for row in (await session.scalars(select(model).where(attr.is_not(None)))).all():
+        for row in (session.scalars(select(model).where(attr.is_not(None)))).all():
             value = getattr(row, column)
             setattr(row, column, new_ring.seal(old.open(value, purpose), purpose))
             count += 1
     deployed = select(DeployedArtifact).where(DeployedArtifact.sealed)
-    for artifact in (await session.scalars(deployed)).all():
+    for artifact in (session.scalars(deployed)).all():
         plain = old.open(artifact.content, Purpose.DEPLOYED_CONTENT)
         artifact.content = new_ring.seal(plain, Purpose.DEPLOYED_CONTENT)
         count += 1
@@ -113,5 +113,5 @@ async def rotate(session: AsyncSession, old: Keyring, new_key: bytes) -> Rotatio
     else:
         state.key_id = new_ring.current_id
         state.rotated_at = utcnow()
-    await session.flush()
+    session.flush()
     return RotationReport(old_id, new_ring.current_id, count)

@@ -8,7 +8,7 @@ from typing import Any
 from keyops.crypto.jwk import join_private
 from keyops.crypto.keys import KeyMaterial
 from keyops.crypto.keystores import KeystoreEntry, KeystoreError
-from keyops.domain.keystore_parsing import ParseJob, parse_all
+from keyops.domain.keystore_parsing import ParseJob, parse_now
 from keyops.secrets import Keyring, Purpose
 from keyops.storage.models import CryptoKeyEnvironment, Jwk, KeystoreEnvironment
 
@@ -27,6 +27,11 @@ def material_of(row: CryptoKeyEnvironment, key_type: str, keyring: Keyring) -> K
     )
 
 
+def file_of(row: KeystoreEnvironment, keyring: Keyring) -> bytes:
+    """The keystore file of one environment, opened (lists show it, not its password)."""
+    return keyring.open(row.file_sealed, Purpose.KEYSTORE_FILE)
+
+
 def store_of(row: KeystoreEnvironment, keyring: Keyring) -> tuple[bytes, str]:
     """The keystore file and password ("" for a store kept without one) of one environment."""
     data = keyring.open(row.file_sealed, Purpose.KEYSTORE_FILE)
@@ -40,11 +45,12 @@ def key_password_of(row: KeystoreEnvironment, keyring: Keyring) -> str | None:
     return None if sealed is None else sealed.decode("utf-8")
 
 
-async def entry_of(row: KeystoreEnvironment, alias: str, keyring: Keyring) -> KeystoreEntry | None:
-    """One entry of a stored keystore (parsed off the event loop), or None if not there."""
+def entry_of(row: KeystoreEnvironment, alias: str, keyring: Keyring) -> KeystoreEntry | None:
+    """One entry of a stored keystore, or None if not there (parsed in the calling
+    thread: call it from a unit of work, never on the event loop)."""
     data, password = store_of(row, keyring)
     job = ParseJob(data, row.store_type, password or None, key_password_of(row, keyring))
-    [parsed] = await parse_all([job])
+    [parsed] = parse_now([job])
     if isinstance(parsed, KeystoreError):
         # It parsed when it was stored; failing now means the stored bytes changed.
         raise RuntimeError("a stored keystore no longer parses")

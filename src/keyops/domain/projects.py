@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.domain.roles import Principal
 from keyops.domain.users import UserService, check_name
@@ -19,77 +19,75 @@ ADMIN_PROJECT = "admin"
 
 
 class ProjectService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.projects = ProjectRepository(session)
 
-    async def visible(self, principal: Principal) -> Sequence[Project]:
+    def visible(self, principal: Principal) -> Sequence[Project]:
         """Projects the caller is a member of."""
-        return await self.projects.list_for_member(principal.user_id)
+        return self.projects.list_for_member(principal.user_id)
 
-    async def find_visible(self, principal: Principal, name: str) -> Project | None:
+    def find_visible(self, principal: Principal, name: str) -> Project | None:
         """The named project if the caller is a member; None hides its existence."""
         if not name:
             return None
-        return await self.projects.get_for_member(name, principal.user_id)
+        return self.projects.get_for_member(name, principal.user_id)
 
-    async def list_all(self) -> Sequence[Project]:
-        return await self.projects.list_all()
+    def list_all(self) -> Sequence[Project]:
+        return self.projects.list_all()
 
-    async def get(self, name: str) -> Project:
-        project = await self.projects.get_by_name(name)
+    def get(self, name: str) -> Project:
+        project = self.projects.get_by_name(name)
         if project is None:
             raise NotFound(f"Project ({name}) is not found!")
         return project
 
-    async def create(
-        self, name: str, description: str = "", members: Sequence[str] = ()
-    ) -> Project:
+    def create(self, name: str, description: str = "", members: Sequence[str] = ()) -> Project:
         check_name("projectName", name)
-        if await self.projects.get_by_name(name) is not None:
+        if self.projects.get_by_name(name) is not None:
             raise Conflict(f"Project (name: {name}) is already exist!")
-        users = [await UserService(self.session).get(m) for m in dict.fromkeys(members)]
+        users = [UserService(self.session).get(m) for m in dict.fromkeys(members)]
         try:
-            project = await self.projects.add(Project(name=name, description=description or ""))
+            project = self.projects.add(Project(name=name, description=description or ""))
         except IntegrityError as exc:
             # A concurrent request created the same project after the check above.
             if is_unique_violation(exc, "projects_name"):
                 raise Conflict(f"Project (name: {name}) is already exist!") from None
             raise
         for user in users:
-            await self.projects.add_member(project.id, user.id)
+            self.projects.add_member(project.id, user.id)
         return project
 
-    async def delete(self, name: str) -> None:
+    def delete(self, name: str) -> None:
         if name == ADMIN_PROJECT:
             raise BadRequest("The admin project can not be deleted!")
-        project = await self.get(name)
+        project = self.get(name)
         # An environment with no project rows serves every project: dropping the last
         # row would silently open an environment limited to this project to all others.
         environments = EnvironmentRepository(self.session)
         only_here = [
             env.name
-            for env in await environments.list_all()
-            if await environments.limited_to(env.id) == [project.id]
+            for env in environments.list_all()
+            if environments.limited_to(env.id) == [project.id]
         ]
         if only_here:
             raise Conflict(
                 f"Project ({name}) can not be deleted: environment(s)"
                 f" ({', '.join(only_here)}) are limited to it alone. Delete them first!"
             )
-        await self.projects.delete(project)
+        self.projects.delete(project)
 
-    async def add_member(self, name: str, username: str) -> tuple[Project, User]:
-        project = await self.get(name)
-        user = await UserService(self.session).get(username)
-        await self.projects.add_member(project.id, user.id)
+    def add_member(self, name: str, username: str) -> tuple[Project, User]:
+        project = self.get(name)
+        user = UserService(self.session).get(username)
+        self.projects.add_member(project.id, user.id)
         return project, user
 
-    async def remove_member(self, name: str, username: str) -> None:
-        project = await self.get(name)
-        user = await UserService(self.session).get(username)
-        if not await self.projects.remove_member(project.id, user.id):
+    def remove_member(self, name: str, username: str) -> None:
+        project = self.get(name)
+        user = UserService(self.session).get(username)
+        if not self.projects.remove_member(project.id, user.id):
             raise NotFound(f"User ({username}) is not a member of project ({name})!")
 
-    async def members(self, name: str) -> Sequence[User]:
-        return await self.projects.members((await self.get(name)).id)
+    def members(self, name: str) -> Sequence[User]:
+        return self.projects.members((self.get(name)).id)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.domain.roles import Principal
 from keyops.domain.users import UserService
@@ -41,11 +41,11 @@ class IssuedToken:
 
 
 class TokenService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
         self.tokens = TokenRepository(session)
 
-    async def _issue(
+    def _issue(
         self, user: User, *, name: str, kind: str, expires_at: datetime | None
     ) -> IssuedToken:
         token = new_token()
@@ -57,59 +57,53 @@ class TokenService:
             prefix=token[: len(TOKEN_PREFIX) + 6],
             expires_at=expires_at,
         )
-        await self.tokens.add(record)
+        self.tokens.add(record)
         return IssuedToken(token, record)
 
-    async def client_credentials(
-        self, grant_type: str | None, client_id: str | None, client_secret: str | None, ttl: int
-    ) -> IssuedToken:
-        """The OAuth2 client-credentials grant of /apiops/auth/token."""
-        if grant_type != "client_credentials":
-            raise BadRequest(
-                "GrantType value must be client_credentials!", error="unsupported_grant_type"
-            )
-        if not client_id or not client_secret:
+    def issue_oauth(self, user_id: int, ttl: int, new_password_hash: str) -> IssuedToken:
+        """The client-credentials grant's token, once the password was checked
+        (``users.verify_password``, outside this transaction)."""
+        user = self.session.get(User, user_id)
+        if user is None or not user.enabled:
+            # Deleted or disabled while the password was being checked.
             raise Unauthorized("Bad credentials")
-        user = await UserService(self.session).authenticate(client_id, client_secret)
-        if user is None:
-            raise Unauthorized("Bad credentials")
+        if new_password_hash:
+            user.password_hash = new_password_hash
         now = utcnow()
         # Keep the table small: tokens that expired a day ago can never be used again.
-        await self.tokens.purge_expired(now - timedelta(days=1))
-        return await self._issue(
+        self.tokens.purge_expired(now - timedelta(days=1))
+        return self._issue(
             user, name="client_credentials", kind=OAUTH, expires_at=now + timedelta(seconds=ttl)
         )
 
-    async def create_personal(
-        self, username: str, name: str, expires_at: datetime | None
-    ) -> IssuedToken:
+    def create_personal(self, username: str, name: str, expires_at: datetime | None) -> IssuedToken:
         """A personal access token for a user; the clear token is only in the result."""
         if not name.strip():
             raise BadRequest("Token name can not be empty!")
         if expires_at is not None and expires_at <= utcnow():
             raise BadRequest("Token expiration must be in the future!")
-        user = await UserService(self.session).get(username)
-        return await self._issue(user, name=name.strip(), kind=PERSONAL, expires_at=expires_at)
+        user = UserService(self.session).get(username)
+        return self._issue(user, name=name.strip(), kind=PERSONAL, expires_at=expires_at)
 
-    async def list(self, username: str | None = None) -> Sequence[AccessToken]:
+    def list(self, username: str | None = None) -> Sequence[AccessToken]:
         user_id = None
         if username is not None:
-            user_id = (await UserService(self.session).get(username)).id
-        return await self.tokens.list_all(user_id=user_id, kind=PERSONAL)
+            user_id = (UserService(self.session).get(username)).id
+        return self.tokens.list_all(user_id=user_id, kind=PERSONAL)
 
-    async def revoke(self, token_id: int) -> AccessToken:
+    def revoke(self, token_id: int) -> AccessToken:
         # Ids are 32-bit on PostgreSQL; a larger number would fail in the driver, not here.
-        record = await self.tokens.get(token_id) if 0 < token_id <= MAX_ID else None
+        record = self.tokens.get(token_id) if 0 < token_id <= MAX_ID else None
         if record is None:
             raise NotFound(f"Token (id: {token_id}) is not found!")
         if record.revoked_at is None:
             record.revoked_at = utcnow()
         return record
 
-    async def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for; Unauthorized if it does not hold."""
         digest = hash_token(token)
-        record = await self.tokens.get_by_hash(digest)
+        record = self.tokens.get_by_hash(digest)
         # The lookup is by hash, so a timing difference reveals nothing about the token;
         # the explicit compare guards against a collation that folds case.
         if record is None or not hmac.compare_digest(record.token_hash, digest):
@@ -125,6 +119,16 @@ class TokenService:
         return Principal(
             user_id=user.id, username=user.username, roles=user.role_names, token_id=record.id
         )
+
+
+def check_grant(grant_type: str | None, client_id: str | None, client_secret: str | None) -> None:
+    """The shape checks of the client-credentials grant, before any lookup."""
+    if grant_type != "client_credentials":
+        raise BadRequest(
+            "GrantType value must be client_credentials!", error="unsupported_grant_type"
+        )
+    if not client_id or not client_secret:
+        raise Unauthorized("Bad credentials")
 
 
 def parse_expiry(value: str | None) -> datetime | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.domain.roles import ALL_ROLES
 from keyops.errors import BadRequest, Conflict, NotFound
@@ -29,6 +30,32 @@ MIN_PASSWORD_LENGTH = 8
 def hash_password(password: str) -> str:
     """An Argon2id hash of the password."""
     return _hasher.hash(password)
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequest(f"password must be at least {MIN_PASSWORD_LENGTH} characters!")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCandidate:
+    user_id: int
+    password_hash: str
+    enabled: bool
+
+
+def verify_password(candidate: LoginCandidate | None, password: str) -> str | None:
+    """Check a password (slow on purpose: run it in the CPU pool). Returns None when it
+    does not match; else the hash to store instead ("" when the stored one is fine)."""
+    try:
+        _hasher.verify(candidate.password_hash if candidate else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if candidate is None or not candidate.enabled:
+        return None
+    if _hasher.check_needs_rehash(candidate.password_hash):
+        return hash_password(password)
+    return ""
 
 
 def check_name(kind: str, value: str) -> str:
@@ -65,66 +92,69 @@ def check_roles(roles: Iterable[str]) -> set[str]:
 
 
 class UserService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.users = UserRepository(session)
 
-    async def authenticate(self, username: str, password: str) -> User | None:
-        """The enabled user with these credentials, or None."""
-        user = await self.users.get_by_username(username)
-        try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
+    def login(self, username: str) -> LoginCandidate | None:
+        """What checking a password against this user needs (read before the check)."""
+        user = self.users.get_by_username(username)
+        if user is None:
             return None
-        if user is None or not user.enabled:
-            return None
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
-        return user
+        return LoginCandidate(user.id, user.password_hash, user.enabled)
 
-    async def create(self, username: str, password: str, roles: Iterable[str] = ()) -> User:
+    def create(
+        self,
+        username: str,
+        password: str,
+        roles: Iterable[str] = (),
+        *,
+        password_hash: str | None = None,
+    ) -> User:
+        """A new user; ``password_hash`` is the password hashed beforehand (argon2 is slow:
+        the API hashes in the CPU pool, outside the transaction)."""
         check_name("username", username)
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise BadRequest(f"password must be at least {MIN_PASSWORD_LENGTH} characters!")
+        check_password(password)
         wanted = check_roles(roles)
-        if await self.users.get_by_username(username) is not None:
+        if self.users.get_by_username(username) is not None:
             raise Conflict(f"User (username: {username}) is already exist!")
         try:
-            user = await self.users.add(
-                User(username=username, password_hash=hash_password(password))
+            user = self.users.add(
+                User(username=username, password_hash=password_hash or hash_password(password))
             )
         except IntegrityError as exc:
             # A concurrent request created the same user after the check above.
             if is_unique_violation(exc, "users_username"):
                 raise Conflict(f"User (username: {username}) is already exist!") from None
             raise
-        await self.users.set_roles(user, wanted)
+        self.users.set_roles(user, wanted)
         return user
 
-    async def get(self, username: str) -> User:
-        user = await self.users.get_by_username(username)
+    def get(self, username: str) -> User:
+        user = self.users.get_by_username(username)
         if user is None:
             raise NotFound(f"User (username: {username}) is not found!")
         return user
 
-    async def list(self) -> Sequence[User]:
-        return await self.users.list_all()
+    def list(self) -> Sequence[User]:
+        return self.users.list_all()
 
-    async def set_password(self, username: str, password: str) -> User:
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise BadRequest(f"password must be at least {MIN_PASSWORD_LENGTH} characters!")
-        user = await self.get(username)
-        user.password_hash = hash_password(password)
+    def set_password(
+        self, username: str, password: str, *, password_hash: str | None = None
+    ) -> User:
+        check_password(password)
+        user = self.get(username)
+        user.password_hash = password_hash or hash_password(password)
         return user
 
-    async def set_roles(self, username: str, roles: Iterable[str]) -> User:
-        user = await self.get(username)
-        await self.users.set_roles(user, check_roles(roles))
+    def set_roles(self, username: str, roles: Iterable[str]) -> User:
+        user = self.get(username)
+        self.users.set_roles(user, check_roles(roles))
         return user
 
-    async def set_enabled(self, username: str, enabled: bool) -> User:
-        user = await self.get(username)
+    def set_enabled(self, username: str, enabled: bool) -> User:
+        user = self.get(username)
         user.enabled = enabled
         return user
 
-    async def delete(self, username: str) -> None:
-        await self.users.delete(await self.get(username))
+    def delete(self, username: str) -> None:
+        self.users.delete(self.get(username))

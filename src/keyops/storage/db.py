@@ -1,4 +1,15 @@
-"""Engine and session factory: the one place that opens, commits and rolls back.
+"""Engines, the unit of work and the threads it runs in: the one place that commits.
+
+Every request's database work is ONE synchronous function run in a worker thread
+(``await db.read(fn)`` / ``await db.write(fn)``): one thread hop per unit of work instead
+of one async driver hop per statement (see docs/architecture.md for the measurements).
+
+- SQLite: one dedicated writer thread with one connection serialises writers without
+  busy-wait sleeps (``BEGIN IMMEDIATE`` only guards against other processes); readers
+  use their own connections and deferred transactions, so under WAL a read never takes
+  the write lock and never waits for a writer.
+- PostgreSQL: a small pool of threads, each with a pooled synchronous psycopg
+  connection, for reads and writes alike.
 
 Every wait on the database is bounded, so an outage turns into an error (answered 503
 by the API) within a known time instead of a hung request: opening a connection by
@@ -10,23 +21,26 @@ when the database is back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+import asyncio
+import contextvars
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg.errors import _WaitTimeout
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.orm import Session, sessionmaker
+
+from keyops.config import to_sync_url
+from keyops.storage import notify
 
 if TYPE_CHECKING:
     from keyops.config import Settings
+
+T = TypeVar("T")
 
 # Primary keys are INTEGER columns (32-bit on PostgreSQL): a larger id names no row, and
 # asking the database about it would be a driver error rather than "not found".
@@ -34,14 +48,19 @@ MAX_ROW_ID = 2**31 - 1
 # How much longer than a statement's timeout keyops waits for a server that says nothing
 # (the server itself cancels the statement at the timeout and says so).
 SILENCE_MARGIN_SECONDS = 2.0
+READER_THREADS = 4
+PG_THREADS = 8
 
 
 def _sqlite_pragmas(busy_ms: int) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when a transaction starts.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL lets readers proceed during a write; busy_timeout makes concurrent writers
-        # queue instead of failing at once with "database is locked".
+        # WAL lets readers proceed during a write. busy_timeout only matters between
+        # processes (``serve --workers``); inside one, the writer thread serialises.
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -49,7 +68,7 @@ def _sqlite_pragmas(busy_ms: int) -> Any:
     return on_connect
 
 
-class _BoundedConnection(psycopg.AsyncConnection[Any]):
+class _BoundedConnection(psycopg.Connection[Any]):
     """A psycopg connection that stops waiting for a server gone silent.
 
     ``statement_timeout`` only helps while the server can answer; behind a dead network
@@ -60,36 +79,30 @@ class _BoundedConnection(psycopg.AsyncConnection[Any]):
     wait_bound: float | None = None
 
     # The signature of psycopg's own wait(), which it calls for every round trip.
-    async def wait(
-        self,
-        gen: Any,
-        interval: float = 0.1,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> Any:
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         try:
-            return await super().wait(gen, interval, timeout if timeout else self.wait_bound)
+            return super().wait(gen, interval, timeout if timeout else self.wait_bound)
         except _WaitTimeout:
             self.pgconn.finish()
             raise psycopg.OperationalError("the database server did not answer in time") from None
 
 
-def _bounded_connect(bound: float) -> Any:
-    async def connect(*args: Any, **kwargs: Any) -> _BoundedConnection:
-        connection = await _BoundedConnection.connect(*args, **kwargs)
-        connection.wait_bound = bound
-        return connection
-
-    return connect
-
-
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # A deferred SQLite transaction that reads and then writes can fail with
-    # SQLITE_BUSY without waiting; taking the write lock up front serialises writers.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_engine(url: str, *, timeout: float, begin: str, pool_size: int, echo: bool) -> Engine:
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout, "check_same_thread": False},
+    )
+    event.listen(engine, "connect", _sqlite_pragmas(int(timeout * 1000)))
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+    return engine
 
 
 class Database:
-    """Owns the async engine of one database and hands out sessions."""
+    """Owns the engines of one database and runs units of work in their threads."""
 
     def __init__(
         self,
@@ -99,38 +112,54 @@ class Database:
         connect_timeout: int = 5,
         statement_timeout: float = 15.0,
     ) -> None:
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        self.url = to_sync_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.notifier = notify.Notifier()
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": statement_timeout}
+            # The writer: one connection, used by one thread.
+            self.engine: Engine = _sqlite_engine(
+                self.url,
+                timeout=statement_timeout,
+                begin="BEGIN IMMEDIATE",
+                pool_size=1,
+                echo=echo,
+            )
+            self.read_engine: Engine = _sqlite_engine(
+                self.url,
+                timeout=statement_timeout,
+                begin="BEGIN",
+                pool_size=READER_THREADS,
+                echo=echo,
+            )
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="keyops-db-writer")
+            self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="keyops-db-read")
         else:
-            kwargs.update(
-                pool_size=10,
-                max_overflow=10,
+            bound = statement_timeout + SILENCE_MARGIN_SECONDS
+            self.engine = create_engine(
+                self.url,
+                echo=echo,
+                pool_size=PG_THREADS,
+                max_overflow=4,
                 pool_pre_ping=True,
                 # A request waiting for a free connection gives up like a slow statement.
                 pool_timeout=statement_timeout,
                 connect_args={
                     "connect_timeout": connect_timeout,
                     "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
-                    "async_creator_fn": _bounded_connect(
-                        statement_timeout + SILENCE_MARGIN_SECONDS
-                    ),
                 },
             )
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.is_sqlite:
-            sync_engine: Engine = self.engine.sync_engine
-            event.listen(sync_engine, "connect", _sqlite_pragmas(int(statement_timeout * 1000)))
-            # Let SQLAlchemy, not the driver, decide when a transaction starts.
-            event.listen(
-                sync_engine,
-                "connect",
-                lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None),
-            )
-            event.listen(sync_engine, "begin", _sqlite_begin_immediate)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+            @event.listens_for(self.engine, "do_connect")
+            def _connect(_dialect: Any, _rec: Any, cargs: Any, cparams: Any) -> Any:
+                connection = _BoundedConnection.connect(*cargs, **cparams)
+                connection.wait_bound = bound
+                return connection
+
+            self.read_engine = self.engine
+            pool = ThreadPoolExecutor(PG_THREADS, thread_name_prefix="keyops-db")
+            self._writer = self._readers = pool
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @classmethod
     def of(cls, settings: Settings) -> Database:
@@ -141,17 +170,63 @@ class Database:
             statement_timeout=settings.database_statement_timeout_seconds,
         )
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits if the block succeeds, rolls back if it raises."""
-        async with self.sessionmaker() as session:
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # --- the unit of work --------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work in the calling thread: commits if the block succeeds."""
+        with self.sessionmaker() as session:
             try:
                 yield session
-                await session.commit()
+                session.commit()
             except BaseException:
-                await session.rollback()
+                session.rollback()
                 raise
+        notify.deliver(session, self.notifier)
 
-    async def dispose(self) -> None:
-        """Close every pooled connection."""
-        await self.engine.dispose()
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction in the calling thread (never takes SQLite's write lock)."""
+        # Closing (not rolling back) ends the transaction and keeps what was loaded
+        # readable after the session is gone.
+        with self.read_sessionmaker() as session:
+            yield session
+
+    def _write(self, fn: Callable[[Session], T]) -> T:
+        with self.transaction() as session:
+            return fn(session)
+
+    def _read(self, fn: Callable[[Session], T]) -> T:
+        with self.reading() as session:
+            return fn(session)
+
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` as one transaction in the writer thread; commit if it returns."""
+        return await self._submit(self._writer, self._write, fn)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a read-only transaction in a reader thread."""
+        return await self._submit(self._readers, self._read, fn)
+
+    async def ping(self) -> None:
+        """One round trip to the database (the healthcheck)."""
+        await self.read(lambda session: session.execute(text("SELECT 1")))
+
+    @staticmethod
+    async def _submit(pool: ThreadPoolExecutor, run: Callable[..., T], fn: Any) -> T:
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(pool, ctx.run, run, fn)
+
+    def dispose(self) -> None:
+        """Stop the threads and close every pooled connection."""
+        self._writer.shutdown(wait=True)
+        if self._readers is not self._writer:
+            self._readers.shutdown(wait=True)
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

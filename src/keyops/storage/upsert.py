@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 
-async def upsert(
-    session: AsyncSession,
+def upsert(
+    session: Session,
     model: type[Any],
     values: dict[str, Any],
     key: Sequence[str],
@@ -33,14 +33,14 @@ async def upsert(
         set_={k: stmt.excluded[k] for k in values if k not in key},
         where=condition,
     )
-    await session.execute(stmt)
+    session.execute(stmt)
 
 
-async def insert_or_ignore(
-    session: AsyncSession, model: type[Any], values: dict[str, Any], key: Sequence[str]
+def insert_or_ignore(
+    session: Session, model: type[Any], values: dict[str, Any], key: Sequence[str]
 ) -> None:
     """Insert the row unless one with the same ``key`` exists (then do nothing)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=list(key))
-    await session.execute(stmt)
+    session.execute(stmt)

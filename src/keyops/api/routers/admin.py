@@ -9,14 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
+from sqlalchemy.orm import Session
 
 from keyops.api.deps import (
     AdminDeployer,
     AdminPrincipal,
-    DeployerDep,
-    KeyringDep,
-    SessionDep,
-    SettingsDep,
+    KeyopsDep,
 )
 from keyops.api.responses import result, result_list
 from keyops.api.routing import SlashAgnosticRouter
@@ -31,8 +29,8 @@ from keyops.api.schemas.users import (
     UserRead,
     UserUpdate,
 )
-from keyops.deploy.registry import target_names
-from keyops.deploy.target import EnvironmentChange, EnvironmentRef
+from keyops.config import Settings
+from keyops.deploy.plan import ChangePlan
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.gateway import GatewayService, set_tls_identity
 from keyops.domain.projects import ProjectService
@@ -40,6 +38,7 @@ from keyops.domain.roles import Role
 from keyops.domain.tokens import TokenService, parse_expiry
 from keyops.domain.users import UserService
 from keyops.errors import BadRequest
+from keyops.secrets import Keyring
 from keyops.storage.models import AccessToken, Environment, GatewayCredential, User
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.projects import ProjectRepository
@@ -74,128 +73,166 @@ def _token(record: AccessToken, username: str) -> PersonalTokenRead:
 
 
 @router.get("/users/", summary="List users")
-async def list_users(_: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
-    return result_list(_user(u) for u in await UserService(session).list())
+async def list_users(_: AdminPrincipal, k: KeyopsDep) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        return result_list(_user(u) for u in UserService(session).list())
+
+    return await k.db.read(work)
 
 
 @router.post("/users/", summary="Create a user")
-async def create_user(body: UserCreate, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
-    user = await UserService(session).create(body.username, body.password, body.roles)
-    return result(_user(user))
+async def create_user(body: UserCreate, _: AdminPrincipal, k: KeyopsDep) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        user = UserService(session).create(body.username, body.password, body.roles)
+        return result(_user(user))
+
+    return await k.db.write(work)
 
 
 @router.get("/users/{username}/", summary="Get a user")
-async def get_user(username: str, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
-    return result(_user(await UserService(session).get(username)))
+async def get_user(username: str, _: AdminPrincipal, k: KeyopsDep) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        return result(_user(UserService(session).get(username)))
+
+    return await k.db.read(work)
 
 
 @router.patch("/users/{username}/", summary="Change a user's password, roles or state")
 async def update_user(
-    username: str, body: UserUpdate, principal: AdminPrincipal, session: SessionDep
+    username: str, body: UserUpdate, principal: AdminPrincipal, k: KeyopsDep
 ) -> dict[str, Any]:
-    if username == principal.username:
-        # Like deleting oneself: an admin must not lock themselves out over REST.
-        if body.enabled is False:
-            raise BadRequest("You can not disable your own user!")
-        if body.roles is not None and Role.ADMIN not in body.roles:
-            raise BadRequest(f"You can not remove {Role.ADMIN} from your own user!")
-    users = UserService(session)
-    user = await users.get(username)
-    if body.password is not None:
-        await users.set_password(username, body.password)
-    if body.roles is not None:
-        await users.set_roles(username, body.roles)
-    if body.enabled is not None:
-        await users.set_enabled(username, body.enabled)
-    return result(_user(user))
+    def work(session: Session) -> dict[str, Any]:
+        if username == principal.username:
+            # Like deleting oneself: an admin must not lock themselves out over REST.
+            if body.enabled is False:
+                raise BadRequest("You can not disable your own user!")
+            if body.roles is not None and Role.ADMIN not in body.roles:
+                raise BadRequest(f"You can not remove {Role.ADMIN} from your own user!")
+        users = UserService(session)
+        user = users.get(username)
+        if body.password is not None:
+            users.set_password(username, body.password)
+        if body.roles is not None:
+            users.set_roles(username, body.roles)
+        if body.enabled is not None:
+            users.set_enabled(username, body.enabled)
+        return result(_user(user))
+
+    return await k.db.write(work)
 
 
 @router.delete("/users/{username}/", summary="Delete a user", response_model=SuccessRead)
-async def delete_user(username: str, principal: AdminPrincipal, session: SessionDep) -> SuccessRead:
-    if username == principal.username:
-        raise BadRequest("You can not delete your own user!")
-    await UserService(session).delete(username)
-    return SuccessRead()
+async def delete_user(username: str, principal: AdminPrincipal, k: KeyopsDep) -> SuccessRead:
+    def work(session: Session) -> SuccessRead:
+        if username == principal.username:
+            raise BadRequest("You can not delete your own user!")
+        UserService(session).delete(username)
+        return SuccessRead()
+
+    return await k.db.write(work)
 
 
 # --- personal access tokens ----------------------------------------------------------
 
 
 @router.get("/users/{username}/tokens/", summary="List a user's personal access tokens")
-async def list_tokens(username: str, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
-    records = await TokenService(session).list(username)
-    return result_list(_token(r, username).model_dump(mode="json", by_alias=True) for r in records)
+async def list_tokens(username: str, _: AdminPrincipal, k: KeyopsDep) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        records = TokenService(session).list(username)
+        return result_list(
+            _token(r, username).model_dump(mode="json", by_alias=True) for r in records
+        )
+
+    return await k.db.read(work)
 
 
 @router.post("/users/{username}/tokens/", summary="Create a personal access token")
 async def create_token(
-    username: str, body: TokenCreate, _: AdminPrincipal, session: SessionDep
+    username: str, body: TokenCreate, _: AdminPrincipal, k: KeyopsDep
 ) -> dict[str, Any]:
-    issued = await TokenService(session).create_personal(
-        username, body.name, parse_expiry(body.expires)
-    )
-    read = _token(issued.record, username)
-    created = PersonalTokenCreated(**read.model_dump(), token=issued.token)
-    return result(created.model_dump(mode="json", by_alias=True))
+    def work(session: Session) -> dict[str, Any]:
+        issued = TokenService(session).create_personal(
+            username, body.name, parse_expiry(body.expires)
+        )
+        read = _token(issued.record, username)
+        created = PersonalTokenCreated(**read.model_dump(), token=issued.token)
+        return result(created.model_dump(mode="json", by_alias=True))
+
+    return await k.db.write(work)
 
 
 @router.delete("/tokens/{tokenId}/", summary="Revoke a personal access token")
 async def revoke_token(
     tokenId: int,
     _: AdminPrincipal,
-    session: SessionDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    record = await TokenService(session).revoke(tokenId)
-    user = await UserService(session).users.get(record.user_id)
-    username = user.username if user else ""
-    return result(_token(record, username).model_dump(mode="json", by_alias=True))
+    def work(session: Session) -> dict[str, Any]:
+        record = TokenService(session).revoke(tokenId)
+        user = UserService(session).users.get(record.user_id)
+        username = user.username if user else ""
+        return result(_token(record, username).model_dump(mode="json", by_alias=True))
+
+    return await k.db.write(work)
 
 
 # --- projects and members ------------------------------------------------------------
 
 
 @router.get("/projects/", summary="List every project")
-async def list_all_projects(_: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
-    projects = await ProjectService(session).list_all()
-    return result_list(
-        ProjectRead(name=p.name, description=p.description).model_dump(by_alias=True)
-        for p in projects
-    )
+async def list_all_projects(_: AdminPrincipal, k: KeyopsDep) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        projects = ProjectService(session).list_all()
+        return result_list(
+            ProjectRead(name=p.name, description=p.description).model_dump(by_alias=True)
+            for p in projects
+        )
+
+    return await k.db.read(work)
 
 
 @router.post("/projects/", summary="Create a project")
 async def create_project(
-    body: ProjectCreate, principal: AdminPrincipal, session: SessionDep
+    body: ProjectCreate, principal: AdminPrincipal, k: KeyopsDep
 ) -> dict[str, Any]:
-    service = ProjectService(session)
-    members = list(dict.fromkeys([principal.username, *body.members]))
-    project = await service.create(body.name, body.description, members)
-    return result(
-        {
-            "name": project.name,
-            "description": project.description,
-            "members": [u.username for u in await ProjectRepository(session).members(project.id)],
-        }
-    )
+    def work(session: Session) -> dict[str, Any]:
+        service = ProjectService(session)
+        members = list(dict.fromkeys([principal.username, *body.members]))
+        project = service.create(body.name, body.description, members)
+        return result(
+            {
+                "name": project.name,
+                "description": project.description,
+                "members": [u.username for u in ProjectRepository(session).members(project.id)],
+            }
+        )
+
+    return await k.db.write(work)
 
 
 @router.delete("/projects/{projectName}/", summary="Delete a project", response_model=SuccessRead)
 async def delete_project(
     projectName: str,
     _: AdminPrincipal,
-    session: SessionDep,
+    k: KeyopsDep,
 ) -> SuccessRead:
-    await ProjectService(session).delete(projectName)
-    return SuccessRead()
+    def work(session: Session) -> SuccessRead:
+        ProjectService(session).delete(projectName)
+        return SuccessRead()
+
+    return await k.db.write(work)
 
 
 @router.get("/projects/{projectName}/members/", summary="List a project's members")
 async def list_members(
     projectName: str,
     _: AdminPrincipal,
-    session: SessionDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    return result_list(_user(u) for u in await ProjectService(session).members(projectName))
+    def work(session: Session) -> dict[str, Any]:
+        return result_list(_user(u) for u in ProjectService(session).members(projectName))
+
+    return await k.db.read(work)
 
 
 @router.post("/projects/{projectName}/members/", summary="Add a member to a project")
@@ -203,10 +240,13 @@ async def add_member(
     projectName: str,
     body: MemberCreate,
     _: AdminPrincipal,
-    session: SessionDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    _project, user = await ProjectService(session).add_member(projectName, body.username)
-    return result(_user(user))
+    def work(session: Session) -> dict[str, Any]:
+        _project, user = ProjectService(session).add_member(projectName, body.username)
+        return result(_user(user))
+
+    return await k.db.write(work)
 
 
 @router.delete(
@@ -218,49 +258,55 @@ async def remove_member(
     projectName: str,
     username: str,
     _: AdminPrincipal,
-    session: SessionDep,
+    k: KeyopsDep,
 ) -> SuccessRead:
-    await ProjectService(session).remove_member(projectName, username)
-    return SuccessRead()
+    def work(session: Session) -> SuccessRead:
+        ProjectService(session).remove_member(projectName, username)
+        return SuccessRead()
+
+    return await k.db.write(work)
 
 
 # --- environments --------------------------------------------------------------------
 
 
-async def _environment(
-    env: Environment, service: EnvironmentService, session: SessionDep
-) -> dict[str, Any]:
-    project_ids = await service.projects_of(env)
-    names = [p.name for p in await ProjectService(session).list_all() if p.id in project_ids]
+def _environment(env: Environment, service: EnvironmentService, session: Session) -> dict[str, Any]:
+    project_ids = service.projects_of(env)
+    names = [p.name for p in ProjectService(session).list_all() if p.id in project_ids]
     base = EnvironmentRead.of(env).model_dump()
     return EnvironmentAdminRead(**base, projects=names, target=env.target).model_dump(by_alias=True)
 
 
 @router.post("/environments/", summary="Create an environment")
 async def create_environment(
-    body: EnvironmentCreate, _: AdminPrincipal, session: SessionDep, settings: SettingsDep
+    body: EnvironmentCreate, _: AdminPrincipal, k: KeyopsDep
 ) -> dict[str, Any]:
-    service = EnvironmentService(session, known_targets=target_names(settings))
-    env = await service.create(
-        body.name,
-        description=body.description,
-        type=body.type,
-        access_url=body.access_url,
-        projects=body.projects,
-        target=body.target,
-    )
-    return result(await _environment(env, service, session))
+    def work(session: Session) -> dict[str, Any]:
+        service = k.environments(session)
+        env = service.create(
+            body.name,
+            description=body.description,
+            type=body.type,
+            access_url=body.access_url,
+            projects=body.projects,
+            target=body.target,
+        )
+        return result(_environment(env, service, session))
+
+    return await k.db.write(work)
 
 
 @router.get("/environments/{environmentName}/", summary="Get an environment")
 async def get_environment(
     environmentName: str,
     _: AdminPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    service = EnvironmentService(session, known_targets=target_names(settings))
-    return result(await _environment(await service.get(environmentName), service, session))
+    def work(session: Session) -> dict[str, Any]:
+        service = k.environments(session)
+        return result(_environment(service.get(environmentName), service, session))
+
+    return await k.db.read(work)
 
 
 @router.delete(
@@ -271,11 +317,13 @@ async def get_environment(
 async def delete_environment(
     environmentName: str,
     _: AdminPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
+    k: KeyopsDep,
 ) -> SuccessRead:
-    await EnvironmentService(session, known_targets=target_names(settings)).delete(environmentName)
-    return SuccessRead()
+    def work(session: Session) -> SuccessRead:
+        k.environments(session).delete(environmentName)
+        return SuccessRead()
+
+    return await k.db.write(work)
 
 
 # --- gateway nodes -------------------------------------------------------------------
@@ -301,7 +349,7 @@ def _credential(record: GatewayCredential) -> dict[str, Any]:
     }
 
 
-def _gateway(session: SessionDep, keyring: KeyringDep, settings: SettingsDep) -> GatewayService:
+def _gateway(session: Session, keyring: Keyring, settings: Settings) -> GatewayService:
     return GatewayService(session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds)
 
 
@@ -313,15 +361,14 @@ async def create_node_token(
     environmentName: str,
     body: NodeTokenCreate,
     _: AdminPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    env = await EnvironmentService(session, known_targets=target_names(settings)).get(
-        environmentName
-    )
-    token, record = await _gateway(session, keyring, settings).create_credential(env, body.name)
-    return result({**_credential(record), "token": token})
+    def work(session: Session) -> dict[str, Any]:
+        env = k.environments(session).get(environmentName)
+        token, record = _gateway(session, k.keyring, k.settings).create_credential(env, body.name)
+        return result({**_credential(record), "token": token})
+
+    return await k.db.write(work)
 
 
 @router.get(
@@ -331,28 +378,28 @@ async def create_node_token(
 async def list_node_tokens(
     environmentName: str,
     _: AdminPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    env = await EnvironmentService(session, known_targets=target_names(settings)).get(
-        environmentName
-    )
-    return result_list(
-        _credential(c) for c in await _gateway(session, keyring, settings).credentials(env)
-    )
+    def work(session: Session) -> dict[str, Any]:
+        env = k.environments(session).get(environmentName)
+        return result_list(
+            _credential(c) for c in _gateway(session, k.keyring, k.settings).credentials(env)
+        )
+
+    return await k.db.read(work)
 
 
 @router.delete("/node-tokens/{credentialId}/", summary="Revoke a gateway node credential")
 async def revoke_node_token(
     credentialId: int,
     _: AdminPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    record = await _gateway(session, keyring, settings).revoke_credential(credentialId)
-    return result(_credential(record))
+    def work(session: Session) -> dict[str, Any]:
+        record = _gateway(session, k.keyring, k.settings).revoke_credential(credentialId)
+        return result(_credential(record))
+
+    return await k.db.write(work)
 
 
 @router.put(
@@ -360,20 +407,14 @@ async def revoke_node_token(
     summary="Choose the keystore entry gateway nodes serve TLS with",
 )
 async def put_tls_identity(
-    environmentName: str,
-    body: TlsIdentityBody,
-    _: AdminDeployer,
-    session: SessionDep,
-    settings: SettingsDep,
-    deployer: DeployerDep,
+    environmentName: str, body: TlsIdentityBody, _: AdminDeployer, k: KeyopsDep
 ) -> dict[str, Any]:
-    env = await EnvironmentService(session, known_targets=target_names(settings)).get(
-        environmentName
-    )
-    await set_tls_identity(session, env, body.project_name, body.key_store_name, body.alias_name)
-    revision = env.settings_revision
-    ref = EnvironmentRef(env.id, env.name, env.target)
-    await session.commit()
-    # Nothing to record, but the nodes must pick the new identity up: wait for them.
-    outcome = await deployer.roll_out([EnvironmentChange(ref, revision)])
+    def work(session: Session) -> ChangePlan:
+        env = k.environments(session).get(environmentName)
+        return set_tls_identity(
+            session, env, body.project_name, body.key_store_name, body.alias_name
+        )
+
+    # Nothing to deploy, but a new revision the nodes must pick up: wait for them.
+    outcome = await k.deployer.change(work)
     return {"success": True, "deploymentResult": outcome.as_contract()}

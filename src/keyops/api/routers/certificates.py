@@ -8,20 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
-from keyops.api.deps import (
-    DeployerDep,
-    DeployerProject,
-    EnvironmentsDep,
-    KeyringDep,
-    ReaderProject,
-    SessionDep,
-    SettingsDep,
-)
+from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.forms import read_form, single_file, single_text
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.certificates import certificate, truststore_certificate
-from keyops.deploy.service import commit_and_roll_out
 from keyops.domain.certificates import (
     CertificateInput,
     CertificateService,
@@ -31,7 +23,6 @@ from keyops.domain.certificates import (
 from keyops.domain.deployments import truststore
 from keyops.domain.projects import ADMIN_PROJECT
 from keyops.errors import BadRequest
-from keyops.storage.repositories.certificates import CertificateRepository
 
 router = SlashAgnosticRouter(
     prefix="/apiops/projects/{projectName}/certificates", tags=["certificates"]
@@ -93,76 +84,62 @@ async def _read_input(request: Request, limit: int) -> CertificateInput:
     )
 
 
+def _service(k: Keyops, session: Session) -> CertificateService:
+    return CertificateService(session, k.environments(session), k.keyring)
+
+
 @router.post("/", summary="Create certificate", openapi_extra=MULTIPART_BODY)
 async def create_certificate(
-    request: Request,
-    project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
+    request: Request, project: DeployerProject, k: KeyopsDep
 ) -> dict[str, Any]:
-    service = CertificateService(session, environments, keyring)
-    inp = await _read_input(request, settings.max_upload_bytes)
-    change = await service.create(project, inp)
-    result = await commit_and_roll_out(session, deployer, change.plan)
+    inp = await _read_input(request, k.settings.max_upload_bytes)
+    result = await k.deployer.change(lambda s: _service(k, s).create(project, inp).plan)
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.get("/", summary="List certificates")
-async def list_certificates(
-    project: ReaderProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-) -> dict[str, Any]:
-    service = CertificateService(session, environments, keyring)
-    repo = CertificateRepository(session)
-    rows = []
-    for cert in await service.list_in_project(project):
-        rows.append(certificate(cert, await repo.environment_names(cert), with_content=False))
+async def list_certificates(project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+    def read(session: Session) -> list[dict[str, Any]]:
+        certs, names = _service(k, session).listing(project)
+        return [certificate(cert, names, with_content=False) for cert in certs]
+
+    rows = await k.db.read(read)
     return {"success": True, "resultList": rows, "resultCount": len(rows)}
 
 
 @router.get("/truststore/{environmentName}/", summary="Get truststore certificates")
 async def truststore_certificates(
-    environmentName: str,
-    project: ReaderProject,
-    environments: EnvironmentsDep,
-    session: SessionDep,
+    environmentName: str, project: ReaderProject, k: KeyopsDep
 ) -> dict[str, Any]:
     if project.name != ADMIN_PROJECT:
         raise BadRequest("Truststore certificates are only available in the admin project!")
     if not environmentName.strip():
         raise BadRequest("environmentName value can not be empty!")
-    try:
-        (env,) = await environments.resolve_for_project([environmentName], project)
-    except BadRequest:
-        raise BadRequest(
-            f"Environment ({environmentName}) is not found or user does not have privilege to"
-            " access it!"
-        ) from None
-    rows = [truststore_certificate(e, env.name) for e in await truststore(session, env)]
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        try:
+            (env,) = k.environments(session).resolve_for_project([environmentName], project)
+        except BadRequest:
+            raise BadRequest(
+                f"Environment ({environmentName}) is not found or user does not have privilege"
+                " to access it!"
+            ) from None
+        return [truststore_certificate(e, env.name) for e in truststore(session, env)]
+
+    rows = await k.db.read(read)
     return {"success": True, "resultList": rows, "resultCount": len(rows)}
 
 
 @router.get("/{certificateName}/", summary="Get certificate")
 async def get_certificate(
-    certificateName: str,
-    project: ReaderProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
+    certificateName: str, project: ReaderProject, k: KeyopsDep
 ) -> dict[str, Any]:
-    service = CertificateService(session, environments, keyring)
-    cert = await service.get(project, certificateName)
-    names = await CertificateRepository(session).environment_names(cert)
-    return {
-        "success": True,
-        "resultList": [certificate(cert, names, with_content=True)],
-        "resultCount": 1,
-    }
+    def read(session: Session) -> dict[str, Any]:
+        cert = _service(k, session).get(project, certificateName)
+        names = _service(k, session).environment_names(cert)
+        return certificate(cert, names, with_content=True)
+
+    return {"success": True, "resultList": [await k.db.read(read)], "resultCount": 1}
 
 
 @router.put(
@@ -172,35 +149,26 @@ async def update_certificate(
     certificateName: str,
     request: Request,
     project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
     updateReferencedJwks: Annotated[str | None, Query()] = None,
     jwkUpdateAction: Annotated[str | None, Query()] = None,
     updateScope: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    service = CertificateService(session, environments, keyring)
     jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
-    inp = await _read_input(request, settings.max_upload_bytes)
-    change = await service.update(project, certificateName, inp, jwk_update)
-    result = await commit_and_roll_out(session, deployer, change.plan)
+    inp = await _read_input(request, k.settings.max_upload_bytes)
+    result = await k.deployer.change(
+        lambda s: _service(k, s).update(project, certificateName, inp, jwk_update).plan
+    )
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.delete("/{certificateName}/", summary="Delete certificate")
 async def delete_certificate(
-    certificateName: str,
-    project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
+    certificateName: str, project: DeployerProject, k: KeyopsDep
 ) -> dict[str, Any]:
-    service = CertificateService(session, environments, keyring)
-    change = await service.delete(project, certificateName)
-    result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
+    result = await k.deployer.change(
+        lambda s: _service(k, s).delete(project, certificateName).plan, undeploy=True
+    )
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
@@ -211,15 +179,13 @@ async def delete_certificate(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def export_certificate(
-    certificateName: str,
-    project: ReaderProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
+    certificateName: str, project: ReaderProject, k: KeyopsDep
 ) -> Response:
-    service = CertificateService(session, environments, keyring)
-    cert = await service.get(project, certificateName)
-    names = await CertificateRepository(session).environment_names(cert)
+    def read(session: Session) -> tuple[Any, dict[int, str]]:
+        cert = _service(k, session).get(project, certificateName)
+        return cert, _service(k, session).environment_names(cert)
+
+    cert, names = await k.db.read(read)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for row in cert.environments:

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from keyops.api.deps import (
     AdminDeployer,
     AdminPrincipal,
-    DeployerDep,
-    KeyringDep,
-    SessionDep,
-    SettingsDep,
-    environment_service,
+    KeyopsDep,
 )
 from keyops.api.routing import SlashAgnosticRouter
-from keyops.deploy.service import commit_and_roll_out
+from keyops.deploy.plan import ChangePlan
 from keyops.domain.deployments import deployed, republish_plan
-from keyops.domain.environments import PublishStatus
 from keyops.domain.gateway import GatewayService
-from keyops.storage.repositories.environments import EnvironmentRepository
 
 router = SlashAgnosticRouter(prefix="/apiops/environments", tags=["deployments"])
 
@@ -27,63 +23,66 @@ router = SlashAgnosticRouter(prefix="/apiops/environments", tags=["deployments"]
 async def environment_deployments(
     environmentName: str,
     _: AdminPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    env = await environment_service(session, settings).get(environmentName)
-    state = await deployed(session, env)
-    rows = [
-        {
-            "kind": a.kind,
-            "projectName": a.project,
-            "name": a.name,
-            "alias": a.alias,
-            "contentHash": a.content_hash,
-            "revision": a.revision,
-            "deployedAt": a.deployed_at.isoformat(),
+    def work(session: Session) -> dict[str, Any]:
+        env = k.environments(session).get(environmentName)
+        state = deployed(session, env)
+        def artifact(a: Any) -> dict[str, Any]:
+            return {
+                "kind": a.kind,
+                "projectName": a.project,
+                "name": a.name,
+                "alias": a.alias,
+                "contentHash": a.content_hash if a.present else None,
+                "revision": a.revision,
+                "deployedAt": a.deployed_at.isoformat(),
+            }
+
+        rows = [artifact(a) for a in state.held]
+        pending = [
+            {**artifact(a), "action": "DEPLOY" if a.present else "UNDEPLOY"}
+            for a in state.pending
+        ]
+        attempts = [
+            {
+                "action": t.action,
+                "kind": t.kind,
+                "projectName": t.project,
+                "name": t.name,
+                "contentHash": t.content_hash,
+                "revision": t.revision,
+                "success": t.success,
+                "message": t.message,
+                "at": t.at.isoformat(),
+            }
+            for t in state.attempts
+        ]
+        return {
+            "success": True,
+            "environmentName": env.name,
+            "status": env.status,
+            "revision": env.revision,
+            "appliedRevision": env.applied_revision,
+            "resultList": rows,
+            "resultCount": len(rows),
+            "pendingList": pending,
+            "recentAttempts": attempts,
         }
-        for a in state.artifacts
-    ]
-    attempts = [
-        {
-            "action": t.action,
-            "kind": t.kind,
-            "projectName": t.project,
-            "name": t.name,
-            "contentHash": t.content_hash,
-            "revision": t.revision,
-            "success": t.success,
-            "message": t.message,
-            "at": t.at.isoformat(),
-        }
-        for t in state.attempts
-    ]
-    return {
-        "success": True,
-        "environmentName": env.name,
-        "status": env.status,
-        "resultList": rows,
-        "resultCount": len(rows),
-        "recentAttempts": attempts,
-    }
+
+    return await k.db.read(work)
 
 
 @router.post("/{environmentName}/republish/", summary="Republish an environment (admin)")
-async def republish(
-    environmentName: str,
-    _: AdminDeployer,
-    session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
-) -> dict[str, Any]:
-    """Push the environment's whole desired state; PUBLISHED again if it all lands."""
-    env = await environment_service(session, settings).get(environmentName)
-    plan = await republish_plan(session, env, keyring)
-    result = await commit_and_roll_out(session, deployer, plan)
-    if result.success:
-        async with deployer.db.transaction() as fresh:
-            await EnvironmentRepository(fresh).set_status([env.id], PublishStatus.PUBLISHED)
+async def republish(environmentName: str, _: AdminDeployer, k: KeyopsDep) -> dict[str, Any]:
+    """Rebuild the environment's whole desired state from what is stored and have its
+    target confirm it; PUBLISHED again once it does."""
+
+    def work(session: Session) -> ChangePlan:
+        env = k.environments(session).get(environmentName)
+        return republish_plan(session, env, k.keyring)
+
+    result = await k.deployer.change(work)
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
@@ -91,31 +90,34 @@ async def republish(
 async def environment_nodes(
     environmentName: str,
     _: AdminPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
-    keyring: KeyringDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
-    env = await environment_service(session, settings).get(environmentName)
-    service = GatewayService(session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds)
-    latest = await service.revision(env)
-    rows = [
-        {
-            "name": n.name,
-            "appliedRevision": n.applied_revision,
-            "upToDate": n.applied_revision >= latest,
-            "connected": n.connected,
-            "lastContact": n.last_seen.isoformat(),
-            "listen": n.listen,
-            "fingerprints": n.fingerprints,
-            "lastError": n.last_error,
+    def work(session: Session) -> dict[str, Any]:
+        env = k.environments(session).get(environmentName)
+        service = GatewayService(
+            session, k.keyring, node_ttl_seconds=k.settings.gateway_node_ttl_seconds
+        )
+        latest = service.revision(env)
+        rows = [
+            {
+                "name": n.name,
+                "appliedRevision": n.applied_revision,
+                "upToDate": n.applied_revision >= latest,
+                "connected": n.connected,
+                "lastContact": n.last_seen.isoformat(),
+                "listen": n.listen,
+                "fingerprints": n.fingerprints,
+                "lastError": n.last_error,
+            }
+            for n in service.nodes(env)
+        ]
+        return {
+            "success": True,
+            "environmentName": env.name,
+            "status": env.status,
+            "latestRevision": latest,
+            "resultList": rows,
+            "resultCount": len(rows),
         }
-        for n in await service.nodes(env)
-    ]
-    return {
-        "success": True,
-        "environmentName": env.name,
-        "status": env.status,
-        "latestRevision": latest,
-        "resultList": rows,
-        "resultCount": len(rows),
-    }
+
+    return await k.db.read(work)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
-from keyops.api.deps import CurrentPrincipal, SessionDep, SettingsDep, bearer_token
+from keyops.api.deps import (
+    CurrentPrincipal,
+    KeyopsDep,
+    bearer_token,
+)
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.environments import EnvironmentListRead, EnvironmentRead
-from keyops.deploy.registry import target_names
-from keyops.domain.environments import EnvironmentService
 from keyops.domain.projects import ProjectService
 from keyops.domain.roles import Principal
 from keyops.domain.tokens import TokenService
@@ -21,26 +24,31 @@ router = SlashAgnosticRouter(prefix="/apiops/environments", tags=["environments"
 _ENV_LIST_DENIED = "Invalid token or insufficient permissions"
 
 
-async def _admin_for_env_list(request: Request, session: SessionDep) -> Principal:
+async def _admin_for_env_list(request: Request, k: KeyopsDep) -> Principal:
     # The list-environments page answers a bad token and a non-admin alike: 401.
-    try:
-        principal = await TokenService(session).authenticate(bearer_token(request))
-    except Unauthorized:
-        raise Unauthorized(_ENV_LIST_DENIED) from None
-    if not principal.is_admin:
-        raise Unauthorized(_ENV_LIST_DENIED)
-    return principal
+    def work(session: Session) -> Principal:
+        try:
+            principal = TokenService(session).authenticate(bearer_token(request))
+        except Unauthorized:
+            raise Unauthorized(_ENV_LIST_DENIED) from None
+        if not principal.is_admin:
+            raise Unauthorized(_ENV_LIST_DENIED)
+        return principal
+
+    return await k.db.read(work)
 
 
 @router.get("/", response_model=EnvironmentListRead, summary="List environments (admin)")
 async def list_environments(
-    session: SessionDep,
-    settings: SettingsDep,
     _principal: Annotated[Principal, Depends(_admin_for_env_list)],
+    k: KeyopsDep,
 ) -> EnvironmentListRead:
-    envs = await EnvironmentService(session, known_targets=target_names(settings)).list_all()
-    rows = [EnvironmentRead.of(e) for e in envs]
-    return EnvironmentListRead(result_list=rows, result_count=len(rows))
+    def work(session: Session) -> EnvironmentListRead:
+        envs = k.environments(session).list_all()
+        rows = [EnvironmentRead.of(e) for e in envs]
+        return EnvironmentListRead(result_list=rows, result_count=len(rows))
+
+    return await k.db.read(work)
 
 
 @router.get(
@@ -51,16 +59,17 @@ async def list_environments(
 async def environments_by_project(
     projectName: str,
     principal: CurrentPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
+    k: KeyopsDep,
 ) -> EnvironmentListRead:
-    project = await ProjectService(session).find_visible(principal, projectName)
-    if project is None:
-        raise BadRequest(
-            f"Project not found for name: ({projectName}) or user has not privilege to access it!"
-        )
-    envs = await EnvironmentService(session, known_targets=target_names(settings)).list_for_project(
-        project
-    )
-    rows = [EnvironmentRead.of(e) for e in envs]
-    return EnvironmentListRead(result_list=rows, result_count=len(rows))
+    def work(session: Session) -> EnvironmentListRead:
+        project = ProjectService(session).find_visible(principal, projectName)
+        if project is None:
+            raise BadRequest(
+                f"Project not found for name: ({projectName}) or user has not privilege to"
+                " access it!"
+            )
+        envs = k.environments(session).list_for_project(project)
+        rows = [EnvironmentRead.of(e) for e in envs]
+        return EnvironmentListRead(result_list=rows, result_count=len(rows))
+
+    return await k.db.read(work)

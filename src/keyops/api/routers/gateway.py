@@ -6,7 +6,6 @@ check runs in its own short transaction, so a waiting node holds no database loc
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated, Any
 
@@ -14,18 +13,18 @@ from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import Field, ValidationError
+from sqlalchemy.orm import Session
 
-from keyops.api.deps import DatabaseDep, KeyringDep, SettingsDep, bearer_token
+from keyops.api.deps import Keyops, KeyopsDep, bearer_token
 from keyops.api.responses import ContractJSONResponse
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.common import CamelModel
-from keyops.config import Settings
 from keyops.domain.gateway import GatewayService
-from keyops.secrets import Keyring
+from keyops.storage import notify
 from keyops.storage.models import Environment
 
 router = SlashAgnosticRouter(prefix="/apiops/gateway", tags=["gateway"])
-POLL_INTERVAL = 0.25
+DISCONNECT_CHECK_SECONDS = 1.0
 
 
 class AckBody(CamelModel):
@@ -37,16 +36,13 @@ class AckBody(CamelModel):
     error: str | None = Field(default=None, max_length=2000)
 
 
-def _service(session: Any, keyring: Keyring, settings: Settings) -> GatewayService:
-    return GatewayService(session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds)
+def _service(session: Session, k: Keyops) -> GatewayService:
+    return GatewayService(session, k.keyring, node_ttl_seconds=k.settings.gateway_node_ttl_seconds)
 
 
-async def _environment(
-    db: DatabaseDep, request: Request, keyring: KeyringDep, settings: SettingsDep
-) -> Environment:
+async def _environment(request: Request, k: KeyopsDep) -> Environment:
     token = bearer_token(request)
-    async with db.transaction() as session:
-        return await _service(session, keyring, settings).authenticate(token)
+    return await k.db.read(lambda s: _service(s, k).authenticate(token))
 
 
 # A dependency, so the credential is checked before the query parameters are validated:
@@ -65,47 +61,54 @@ async def _ack_body(request: Request) -> AckBody:
 @router.get("/sync/", summary="Long-poll for the environment's snapshot (gateway nodes)")
 async def sync(
     request: Request,
-    db: DatabaseDep,
-    keyring: KeyringDep,
-    settings: SettingsDep,
+    k: KeyopsDep,
     env: NodeEnvironment,
     node: Annotated[str, Query(max_length=200)],
     since: Annotated[int, Query(ge=-1)] = -1,
     wait: Annotated[float, Query(ge=0, le=120)] = 20.0,
 ) -> Response:
-    deadline = time.monotonic() + min(wait, settings.gateway_poll_seconds)
-    hello = True
-    while True:
-        async with db.transaction() as session:
-            service = _service(session, keyring, settings)
+    deadline = time.monotonic() + min(wait, k.settings.gateway_poll_seconds)
+    topic = notify.environment_topic(env.id)
+
+    def check(session: Session, hello: bool) -> dict[str, Any] | None:
+        service = _service(session, k)
+        if hello:
             # Only the poll's first check marks the node connected, so a goodbye that
-            # lands while this poll winds down is not undone by its next check.
-            await service.touch(env, node, hello=hello)
-            hello = False
-            fresh = await session.get(Environment, env.id)
-            assert fresh is not None
-            # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot
-            # at once, even of an environment still at revision 0.
-            # A node ahead of the manager (a database restored from backup) gets the
-            # manager's state too, rather than waiting for revisions that may never come.
-            current = await service.revision(fresh)
-            if since < 0 or current != since:
-                return ContractJSONResponse(await service.snapshot(fresh))
-        if time.monotonic() >= deadline or await request.is_disconnected():
+            # lands while this poll winds down is not undone.
+            service.touch(env, node, hello=True)
+        fresh = session.get(Environment, env.id)
+        assert fresh is not None
+        # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot
+        # at once, even of an environment still at revision 0.
+        # A node ahead of the manager (a database restored from backup) gets the
+        # manager's state too, rather than waiting for revisions that may never come.
+        if since < 0 or service.revision(fresh) != since:
+            return service.snapshot(fresh)
+        return None
+
+    snapshot = await k.db.write(lambda s: check(s, True))
+    touched = time.monotonic()
+    # A poll longer than the node TTL keeps the node counted as connected.
+    refresh = k.settings.gateway_node_ttl_seconds / 3
+    while snapshot is None:
+        if time.monotonic() - touched > refresh:
+            await k.db.write(lambda s: _service(s, k).touch(env, node, hello=False))
+            touched = time.monotonic()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or await request.is_disconnected():
             return Response(status_code=204)
-        await asyncio.sleep(POLL_INTERVAL)
+        # Woken by a commit to this environment in any replica (LISTEN/NOTIFY on
+        # PostgreSQL); the short slice only notices a node that went away.
+        if await k.db.notifier.wait([topic], min(remaining, DISCONNECT_CHECK_SECONDS)):
+            snapshot = await k.db.read(lambda s: check(s, False))
+    return ContractJSONResponse(snapshot)
 
 
 @router.delete("/sync/", summary="A node going away (gateway nodes)")
 async def goodbye(
-    db: DatabaseDep,
-    keyring: KeyringDep,
-    settings: SettingsDep,
-    env: NodeEnvironment,
-    node: Annotated[str, Query(max_length=200)],
+    k: KeyopsDep, env: NodeEnvironment, node: Annotated[str, Query(max_length=200)]
 ) -> dict[str, Any]:
-    async with db.transaction() as session:
-        await _service(session, keyring, settings).disconnect(env, node)
+    await k.db.write(lambda s: _service(s, k).disconnect(env, node))
     return {"success": True}
 
 
@@ -119,18 +122,15 @@ async def goodbye(
         }
     },
 )
-async def ack(
-    request: Request,
-    env: NodeEnvironment,
-    db: DatabaseDep,
-    keyring: KeyringDep,
-    settings: SettingsDep,
-) -> dict[str, Any]:
+async def ack(request: Request, env: NodeEnvironment, k: KeyopsDep) -> dict[str, Any]:
     body = await _ack_body(request)
-    async with db.transaction() as session:
-        fresh = await session.get(Environment, env.id)
+
+    def work(session: Session) -> None:
+        fresh = session.get(Environment, env.id)
         assert fresh is not None
-        await _service(session, keyring, settings).ack(
+        _service(session, k).ack(
             fresh, body.node, body.revision, body.listen, body.fingerprints, body.error
         )
+
+    await k.db.write(work)
     return {"success": True}

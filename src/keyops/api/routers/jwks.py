@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-from fastapi import Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from keyops.api.deps import (
-    DeployerDep,
-    DeployerProject,
-    EnvironmentsDep,
-    KeyringDep,
-    ReaderProject,
-    SessionDep,
-    SettingsDep,
-)
+from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.jwks import (
     JwkCreate,
@@ -31,7 +22,6 @@ from keyops.api.schemas.jwks import (
     jwk_summary,
 )
 from keyops.config import Settings
-from keyops.deploy.service import Deployer, commit_and_roll_out
 from keyops.domain.jwks import GenerateInput, JwkInput, JwkService, generate_from_input
 from keyops.errors import BadRequest
 from keyops.net.fetch import FetchError, FetchPolicy, fetch_json, parse_allow_list
@@ -41,11 +31,8 @@ from keyops.storage.models.base import utcnow
 router = SlashAgnosticRouter(prefix="/apiops/projects/{projectName}/jwks", tags=["jwks"])
 
 
-def _service(session: SessionDep, environments: EnvironmentsDep, keyring: KeyringDep) -> JwkService:
-    return JwkService(session, environments, keyring)
-
-
-JwkServiceDep = Annotated[JwkService, Depends(_service)]
+def _service(k: Keyops, session: Session) -> JwkService:
+    return JwkService(session, k.environments(session), k.keyring)
 
 
 async def _fetch(inp: JwkInput, body: JwkCreate | JwkFromUrl, settings: Settings) -> Any:
@@ -63,24 +50,18 @@ async def _fetch(inp: JwkInput, body: JwkCreate | JwkFromUrl, settings: Settings
 
 
 async def _create(
-    project: Project,
-    service: JwkService,
-    inp: JwkInput,
-    body: JwkCreate | JwkFromUrl | None,
-    session: AsyncSession,
-    settings: Settings,
-    deployer: Deployer,
+    project: Project, inp: JwkInput, body: JwkCreate | JwkFromUrl | None, k: Keyops
 ) -> dict[str, Any]:
     fetched = None
     if (inp.source_type or "").strip() == "URL" and body is not None:
-        # Cheap checks first, then let go of the database while the URL answers.
-        await service.check_new_name(project, inp.name)
+        # Cheap checks first, then the URL, with no transaction open: it may take seconds.
+        await k.db.read(lambda s: _service(k, s).check_new_name(project, inp.name))
         if not (inp.url and inp.url.strip()):
             raise BadRequest("URL is required for URL source type!")
-        await session.commit()
-        fetched = await _fetch(inp, body, settings)
-    change = await service.create(project, inp, fetched=fetched)
-    result = await commit_and_roll_out(session, deployer, change.plan)
+        fetched = await _fetch(inp, body, k.settings)
+    result = await k.deployer.change(
+        lambda s: _service(k, s).create(project, inp, fetched=fetched).plan
+    )
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
@@ -88,10 +69,7 @@ async def _create(
 async def create_jwk(
     body: JwkCreate,
     project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    settings: SettingsDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
         name=body.name,
@@ -108,17 +86,14 @@ async def create_jwk(
         url=body.url,
         jwk_str=body.jwk_str,
     )
-    return await _create(project, service, inp, body, session, settings, deployer)
+    return await _create(project, inp, body, k)
 
 
 @router.post("/parse-from-url", summary="Parse JWK from URL")
 async def parse_from_url(
     body: JwkFromUrl,
     project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    settings: SettingsDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
         name=body.name,
@@ -127,17 +102,14 @@ async def parse_from_url(
         url=body.url,
         kid=body.kid,
     )
-    return await _create(project, service, inp, body, session, settings, deployer)
+    return await _create(project, inp, body, k)
 
 
 @router.post("/parse-from-clipboard", summary="Parse JWK from clipboard")
 async def parse_from_clipboard(
     body: JwkFromClipboard,
     project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    settings: SettingsDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
         name=body.name,
@@ -146,17 +118,14 @@ async def parse_from_clipboard(
         jwk_str=body.jwk_str,
         kid=body.kid,
     )
-    return await _create(project, service, inp, None, session, settings, deployer)
+    return await _create(project, inp, None, k)
 
 
 @router.post("/parse-from-certificate", summary="Parse JWK from certificate")
 async def parse_from_certificate(
     body: JwkFromCertificate,
     project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    settings: SettingsDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
         name=body.name,
@@ -168,17 +137,14 @@ async def parse_from_certificate(
         algorithm=body.algorithm,
         kid=body.kid,
     )
-    return await _create(project, service, inp, None, session, settings, deployer)
+    return await _create(project, inp, None, k)
 
 
 @router.post("/parse-from-key", summary="Parse JWK from key")
 async def parse_from_key(
     body: JwkFromKey,
     project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    settings: SettingsDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
         name=body.name,
@@ -190,17 +156,14 @@ async def parse_from_key(
         algorithm=body.algorithm,
         kid=body.kid,
     )
-    return await _create(project, service, inp, None, session, settings, deployer)
+    return await _create(project, inp, None, k)
 
 
 @router.post("/parse-from-keystore", summary="Parse JWK from keystore")
 async def parse_from_keystore(
     body: JwkFromKeystore,
     project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    settings: SettingsDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
 ) -> dict[str, Any]:
     inp = JwkInput(
         name=body.name,
@@ -213,77 +176,58 @@ async def parse_from_keystore(
         algorithm=body.algorithm,
         kid=body.kid,
     )
-    return await _create(project, service, inp, None, session, settings, deployer)
+    return await _create(project, inp, None, k)
 
 
 @router.post("/generate", summary="Generate JWK")
-async def generate(
-    body: JwkGenerate,
-    project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    deployer: DeployerDep,
-) -> dict[str, Any]:
+async def generate(body: JwkGenerate, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
     kty = (body.type or "").strip().upper()
     params = {"RSA": body.rsa, "EC": body.ec, "OCT": body.oct, "OKP": body.okp}.get(kty)
     inp = GenerateInput(body.name, body.description, body.type, body.kid, params)
-    await service.check_new_name(project, inp.name)
+    await k.db.read(lambda s: _service(k, s).check_new_name(project, inp.name))
     # Key generation (RSA 4096 takes a while) runs in a worker thread with no
     # transaction open, so the database and the event loop stay free meanwhile.
-    await session.commit()
     jwk = await anyio.to_thread.run_sync(generate_from_input, inp, utcnow())
-    change = await service.generate(project, inp, jwk)
-    result = await commit_and_roll_out(session, deployer, change.plan)
+    result = await k.deployer.change(lambda s: _service(k, s).generate(project, inp, jwk).plan)
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.get("/", summary="List JWKs")
-async def list_jwks(
-    project: ReaderProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-) -> dict[str, Any]:
-    rows = [
-        jwk_summary(j, project.name, await service.source_name(j))
-        for j in await service.list_in_project(project)
-    ]
+async def list_jwks(project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+    def read(session: Session) -> list[dict[str, Any]]:
+        service = _service(k, session)
+        jwks = service.list_in_project(project)
+        sources = service.source_names(jwks)
+        return [jwk_summary(j, project.name, sources.get(j.id)) for j in jwks]
+
+    rows = await k.db.read(read)
     return {"success": True, "resultList": rows, "resultCount": len(rows)}
 
 
 @router.get("/{jwkName}/", summary="Get JWK")
-async def get_jwk(
-    jwkName: str,
-    project: ReaderProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-) -> dict[str, Any]:
-    jwk = await service.get(project, jwkName)
-    item = jwk_detail(jwk, project.name, await service.source_name(jwk), service.full(jwk))
-    return {"success": True, "resultList": [item], "resultCount": 1}
+async def get_jwk(jwkName: str, project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+    def read(session: Session) -> dict[str, Any]:
+        service = _service(k, session)
+        jwk = service.get(project, jwkName)
+        source = service.source_names([jwk]).get(jwk.id)
+        return jwk_detail(jwk, project.name, source, service.full(jwk))
+
+    return {"success": True, "resultList": [await k.db.read(read)], "resultCount": 1}
 
 
 @router.put("/{jwkName}/", summary="Update JWK")
 async def update_jwk(
-    jwkName: str,
-    body: JwkUpdateBody,
-    project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    deployer: DeployerDep,
+    jwkName: str, body: JwkUpdateBody, project: DeployerProject, k: KeyopsDep
 ) -> dict[str, Any]:
-    change = await service.update(project, jwkName, body.name, body.description)
-    result = await commit_and_roll_out(session, deployer, change.plan)
+    result = await k.deployer.change(
+        lambda s: _service(k, s).update(project, jwkName, body.name, body.description).plan
+    )
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.delete("/{jwkName}/", summary="Delete JWK")
-async def delete_jwk(
-    jwkName: str,
-    project: DeployerProject,
-    session: SessionDep,
-    service: JwkServiceDep,
-    deployer: DeployerDep,
-) -> dict[str, Any]:
-    change = await service.delete(project, jwkName)
-    result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
+async def delete_jwk(jwkName: str, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
+    result = await k.deployer.change(
+        lambda s: _service(k, s).delete(project, jwkName).plan, undeploy=True
+    )
     return {"success": True, "deploymentResult": result.as_contract()}

@@ -5,18 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
+from sqlalchemy.orm import Session
 
-from keyops.api.deps import (
-    DeployerDep,
-    DeployerProject,
-    EnvironmentsDep,
-    KeyringDep,
-    ReaderProject,
-    SessionDep,
-)
+from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.keys import KeyBody, key_environment
-from keyops.deploy.service import commit_and_roll_out
 from keyops.domain.certificates import jwk_update_from_query
 from keyops.domain.keys import KeyEnvironmentInput, KeyInput, KeyService
 from keyops.domain.material import material_of
@@ -38,10 +31,11 @@ def _input(body: KeyBody) -> KeyInput:
     )
 
 
-async def _read(
-    service: KeyService, key: CryptoKey, project: str, keyring: Keyring
-) -> dict[str, Any]:
-    names = await service.environment_names(key)
+def _service(k: Keyops, session: Session) -> KeyService:
+    return KeyService(session, k.environments(session), k.keyring)
+
+
+def _read(key: CryptoKey, names: dict[int, str], project: str, keyring: Keyring) -> dict[str, Any]:
     return {
         "name": key.name,
         "description": key.description,
@@ -55,50 +49,30 @@ async def _read(
 
 
 @router.post("/", summary="Create key")
-async def create_key(
-    body: KeyBody,
-    project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
-) -> dict[str, Any]:
-    service = KeyService(session, environments, keyring)
-    change = await service.create(project, _input(body))
-    result = await commit_and_roll_out(session, deployer, change.plan)
+async def create_key(body: KeyBody, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
+    inp = _input(body)
+    result = await k.deployer.change(lambda s: _service(k, s).create(project, inp).plan)
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.get("/", summary="List keys")
-async def list_keys(
-    project: ReaderProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-) -> dict[str, Any]:
-    service = KeyService(session, environments, keyring)
-    rows = [
-        await _read(service, k, project.name, keyring)
-        for k in await service.list_in_project(project)
-    ]
+async def list_keys(project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+    def read(session: Session) -> list[dict[str, Any]]:
+        keys, names = _service(k, session).listing(project)
+        return [_read(key, names, project.name, k.keyring) for key in keys]
+
+    rows = await k.db.read(read)
     return {"success": True, "resultList": rows, "resultCount": len(rows)}
 
 
 @router.get("/{keyName}/", summary="Get key")
-async def get_key(
-    keyName: str,
-    project: ReaderProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-) -> dict[str, Any]:
-    service = KeyService(session, environments, keyring)
-    key = await service.get(project, keyName)
-    return {
-        "success": True,
-        "resultList": [await _read(service, key, project.name, keyring)],
-        "resultCount": 1,
-    }
+async def get_key(keyName: str, project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+    def read(session: Session) -> dict[str, Any]:
+        service = _service(k, session)
+        key = service.get(project, keyName)
+        return _read(key, service.environment_names(key), project.name, k.keyring)
+
+    return {"success": True, "resultList": [await k.db.read(read)], "resultCount": 1}
 
 
 @router.put("/{keyName}/", summary="Update key")
@@ -106,31 +80,22 @@ async def update_key(
     keyName: str,
     body: KeyBody,
     project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
     updateReferencedJwks: Annotated[str | None, Query()] = None,
     jwkUpdateAction: Annotated[str | None, Query()] = None,
     updateScope: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    service = KeyService(session, environments, keyring)
     jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
-    change = await service.update(project, keyName, _input(body), jwk_update)
-    result = await commit_and_roll_out(session, deployer, change.plan)
+    inp = _input(body)
+    result = await k.deployer.change(
+        lambda s: _service(k, s).update(project, keyName, inp, jwk_update).plan
+    )
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.delete("/{keyName}/", summary="Delete key")
-async def delete_key(
-    keyName: str,
-    project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
-) -> dict[str, Any]:
-    service = KeyService(session, environments, keyring)
-    change = await service.delete(project, keyName)
-    result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
+async def delete_key(keyName: str, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
+    result = await k.deployer.change(
+        lambda s: _service(k, s).delete(project, keyName).plan, undeploy=True
+    )
     return {"success": True, "deploymentResult": result.as_contract()}

@@ -5,21 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
+from sqlalchemy.orm import Session
 
-from keyops.api.deps import (
-    DeployerDep,
-    DeployerProject,
-    EnvironmentsDep,
-    KeyringDep,
-    ReaderProject,
-    SessionDep,
-)
+from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.keys import KeystoreBody, keystore_environment
-from keyops.deploy.service import commit_and_roll_out
 from keyops.domain.certificates import jwk_update_from_query
+from keyops.domain.keystore_parsing import parse_all
 from keyops.domain.keystores import KeystoreEnvironmentInput, KeystoreInput, KeystoreService
-from keyops.domain.material import store_of
+from keyops.domain.material import file_of
 from keyops.secrets import Keyring
 from keyops.storage.models import Keystore
 
@@ -37,13 +31,16 @@ def _input(body: KeystoreBody) -> KeystoreInput:
     )
 
 
-async def _read(
-    service: KeystoreService, keystore: Keystore, project: str, keyring: Keyring
+def _service(k: Keyops, session: Session) -> KeystoreService:
+    return KeystoreService(session, k.environments(session), k.keyring)
+
+
+def _read(
+    keystore: Keystore, names: dict[int, str], project: str, keyring: Keyring
 ) -> dict[str, Any]:
-    names = await service.environment_names(keystore)
     rows = []
     for row in keystore.environments:
-        data, _password = store_of(row, keyring)
+        data = file_of(row, keyring)
         rows.append(
             keystore_environment(names[row.environment_id], row.store_type, data, row.entries_json)
         )
@@ -57,49 +54,33 @@ async def _read(
 
 @router.post("/", summary="Create keystore")
 async def create_keystore(
-    body: KeystoreBody,
-    project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
+    body: KeystoreBody, project: DeployerProject, k: KeyopsDep
 ) -> dict[str, Any]:
-    service = KeystoreService(session, environments, keyring)
-    change = await service.create(project, _input(body))
-    result = await commit_and_roll_out(session, deployer, change.plan)
+    inp = _input(body)
+    jobs = await k.db.read(lambda s: _service(k, s).parse_jobs(project, inp, name=None))
+    parsed = await parse_all(jobs)
+    result = await k.deployer.change(lambda s: _service(k, s).create(project, inp, parsed).plan)
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.get("/", summary="List keystores")
-async def list_keystores(
-    project: ReaderProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-) -> dict[str, Any]:
-    service = KeystoreService(session, environments, keyring)
-    rows = [
-        await _read(service, k, project.name, keyring)
-        for k in await service.list_in_project(project)
-    ]
+async def list_keystores(project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+    def read(session: Session) -> list[dict[str, Any]]:
+        stores, names = _service(k, session).listing(project)
+        return [_read(store, names, project.name, k.keyring) for store in stores]
+
+    rows = await k.db.read(read)
     return {"success": True, "resultList": rows, "resultCount": len(rows)}
 
 
 @router.get("/{keystoreName}/", summary="Get keystore")
-async def get_keystore(
-    keystoreName: str,
-    project: ReaderProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-) -> dict[str, Any]:
-    service = KeystoreService(session, environments, keyring)
-    keystore = await service.get(project, keystoreName)
-    return {
-        "success": True,
-        "resultList": [await _read(service, keystore, project.name, keyring)],
-        "resultCount": 1,
-    }
+async def get_keystore(keystoreName: str, project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+    def read(session: Session) -> dict[str, Any]:
+        service = _service(k, session)
+        store = service.get(project, keystoreName)
+        return _read(store, service.environment_names(store), project.name, k.keyring)
+
+    return {"success": True, "resultList": [await k.db.read(read)], "resultCount": 1}
 
 
 @router.put("/{keystoreName}/", summary="Update keystore")
@@ -107,31 +88,26 @@ async def update_keystore(
     keystoreName: str,
     body: KeystoreBody,
     project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
+    k: KeyopsDep,
     updateReferencedJwks: Annotated[str | None, Query()] = None,
     jwkUpdateAction: Annotated[str | None, Query()] = None,
     updateScope: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    service = KeystoreService(session, environments, keyring)
     jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
-    change = await service.update(project, keystoreName, _input(body), jwk_update)
-    result = await commit_and_roll_out(session, deployer, change.plan)
+    inp = _input(body)
+    jobs = await k.db.read(lambda s: _service(k, s).parse_jobs(project, inp, name=keystoreName))
+    parsed = await parse_all(jobs)
+    result = await k.deployer.change(
+        lambda s: _service(k, s).update(project, keystoreName, inp, parsed, jwk_update).plan
+    )
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
 @router.delete("/{keystoreName}/", summary="Delete keystore")
 async def delete_keystore(
-    keystoreName: str,
-    project: DeployerProject,
-    session: SessionDep,
-    environments: EnvironmentsDep,
-    keyring: KeyringDep,
-    deployer: DeployerDep,
+    keystoreName: str, project: DeployerProject, k: KeyopsDep
 ) -> dict[str, Any]:
-    service = KeystoreService(session, environments, keyring)
-    change = await service.delete(project, keystoreName)
-    result = await commit_and_roll_out(session, deployer, change.plan, undeploy=True)
+    result = await k.deployer.change(
+        lambda s: _service(k, s).delete(project, keystoreName).plan, undeploy=True
+    )
     return {"success": True, "deploymentResult": result.as_contract()}

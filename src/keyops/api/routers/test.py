@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import text
 
-from keyops.api.deps import CurrentPrincipal, SessionDep
+from keyops.api.deps import (
+    CurrentPrincipal,
+    KeyopsDep,
+)
 from keyops.api.routing import SlashAgnosticRouter
 
 router = SlashAgnosticRouter(prefix="/apiops/test", tags=["test"])
@@ -13,9 +15,9 @@ router = SlashAgnosticRouter(prefix="/apiops/test", tags=["test"])
 
 @router.head("/healthcheck", response_class=PlainTextResponse, include_in_schema=False)
 @router.get("/healthcheck", response_class=PlainTextResponse, summary="Healthcheck")
-async def healthcheck(session: SessionDep) -> PlainTextResponse:
+async def healthcheck(k: KeyopsDep) -> PlainTextResponse:
     # OK means the service can reach its database, not merely that the process is up.
-    await session.execute(text("SELECT 1"))
+    await k.db.ping()
     return PlainTextResponse("OK")
 
 

@@ -17,7 +17,6 @@ class Environment(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     type: Mapped[str] = mapped_column(String(16), default="TEST")
-    status: Mapped[str] = mapped_column(String(32), default="PUBLISHED")
     access_url: Mapped[str] = mapped_column(String(2048), default="")
     # Which deployment target kind receives this environment's material.
     target: Mapped[str] = mapped_column(String(64), default="local")
@@ -27,7 +26,17 @@ class Environment(Base):
     tls_alias: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The change revision of the last settings change nodes must pick up.
     settings_revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The revision of the newest desired state committed for this environment, and the
+    # newest one its target (or every connected gateway node) confirmed holding.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    applied_revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def status(self) -> str:
+        """PUBLISHED when the target confirmed the newest committed state, else
+        REPUBLISH_REQUIRED (a roll-out still running, failed, or cut short by a crash)."""
+        return "PUBLISHED" if self.applied_revision >= self.revision else "REPUBLISH_REQUIRED"
 
 
 class EnvironmentProject(Base):

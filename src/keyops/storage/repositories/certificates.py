@@ -14,8 +14,9 @@ class CertificateRepository(PerEnvironmentRepository[Certificate, CertificateEnv
     parent = Certificate
     child = CertificateEnvironment
     parent_fk = "certificate_id"
+    list_deferred = ("der",)
 
-    async def aliases_taken(
+    def aliases_taken(
         self, project_id: int, environment_ids: Sequence[int], alias: str, *, except_id: int | None
     ) -> list[int]:
         """Environment ids where another certificate of the project uses the alias."""
@@ -26,4 +27,4 @@ class CertificateRepository(PerEnvironmentRepository[Certificate, CertificateEnv
         )
         if except_id is not None:
             stmt = stmt.where(CertificateEnvironment.certificate_id != except_id)
-        return list((await self.session.scalars(stmt)).all())
+        return list((self.session.scalars(stmt)).all())

@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.storage.models import Environment, EnvironmentProject
 
 
 class EnvironmentRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
-    async def get_by_name(self, name: str) -> Environment | None:
-        return await self.session.scalar(select(Environment).where(Environment.name == name))
+    def get_by_name(self, name: str) -> Environment | None:
+        return self.session.scalar(select(Environment).where(Environment.name == name))
 
-    async def list_all(self) -> Sequence[Environment]:
-        return (await self.session.scalars(select(Environment).order_by(Environment.name))).all()
+    def list_all(self) -> Sequence[Environment]:
+        return (self.session.scalars(select(Environment).order_by(Environment.name))).all()
 
     def _usable_by(self, project_id: int):  # type: ignore[no-untyped-def]
         limited = exists().where(EnvironmentProject.environment_id == Environment.id)
@@ -28,46 +28,44 @@ class EnvironmentRepository:
         )
         return or_(~limited, allowed)
 
-    async def list_for_project(self, project_id: int) -> Sequence[Environment]:
+    def list_for_project(self, project_id: int) -> Sequence[Environment]:
         """Environments that serve every project or are limited to include this one."""
         stmt = select(Environment).where(self._usable_by(project_id)).order_by(Environment.name)
-        return (await self.session.scalars(stmt)).all()
+        return (self.session.scalars(stmt)).all()
 
-    async def get_many_for_project(
-        self, names: Iterable[str], project_id: int
-    ) -> dict[str, Environment]:
+    def get_many_for_project(self, names: Iterable[str], project_id: int) -> dict[str, Environment]:
         """The named environments this project may use, keyed by name."""
         wanted = set(names)
         if not wanted:
             return {}
         stmt = select(Environment).where(Environment.name.in_(wanted), self._usable_by(project_id))
-        return {e.name: e for e in (await self.session.scalars(stmt)).all()}
+        return {e.name: e for e in (self.session.scalars(stmt)).all()}
 
-    async def add(self, environment: Environment, project_ids: Iterable[int] = ()) -> Environment:
+    def add(self, environment: Environment, project_ids: Iterable[int] = ()) -> Environment:
         self.session.add(environment)
-        await self.session.flush()
+        self.session.flush()
         self.session.add_all(
             EnvironmentProject(environment_id=environment.id, project_id=p) for p in project_ids
         )
-        await self.session.flush()
+        self.session.flush()
         return environment
 
-    async def limited_to(self, environment_id: int) -> list[int]:
+    def limited_to(self, environment_id: int) -> list[int]:
         stmt = select(EnvironmentProject.project_id).where(
             EnvironmentProject.environment_id == environment_id
         )
-        return list((await self.session.scalars(stmt)).all())
+        return list((self.session.scalars(stmt)).all())
 
-    async def delete(self, environment: Environment) -> None:
-        await self.session.execute(
+    def delete(self, environment: Environment) -> None:
+        self.session.execute(
             delete(EnvironmentProject).where(EnvironmentProject.environment_id == environment.id)
         )
-        await self.session.delete(environment)
-        await self.session.flush()
+        self.session.delete(environment)
+        self.session.flush()
 
-    async def set_status(self, environment_ids: Iterable[int], status: str) -> None:
+    def set_status(self, environment_ids: Iterable[int], status: str) -> None:
         ids = list(environment_ids)
         if ids:
-            await self.session.execute(
+            self.session.execute(
                 update(Environment).where(Environment.id.in_(ids)).values(status=status)
             )

@@ -5,14 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.storage.models import GatewayNode
 
 
-async def connected_nodes(
-    session: AsyncSession, environment_id: int, since: datetime
-) -> list[GatewayNode]:
+def connected_nodes(session: Session, environment_id: int, since: datetime) -> list[GatewayNode]:
     """Nodes of the environment that have not said goodbye and were heard from since."""
     stmt = (
         select(GatewayNode)
@@ -23,4 +21,4 @@ async def connected_nodes(
         )
         .order_by(GatewayNode.name)
     )
-    return list((await session.scalars(stmt)).all())
+    return list((session.scalars(stmt)).all())

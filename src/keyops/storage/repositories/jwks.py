@@ -5,32 +5,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from keyops.storage.models import Jwk
+from keyops.storage.models import Certificate, CryptoKey, Jwk, Keystore
 
 
 class JwkRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
-    async def get(self, project_id: int, name: str) -> Jwk | None:
-        return await self.session.scalar(
+    def get(self, project_id: int, name: str) -> Jwk | None:
+        return self.session.scalar(
             select(Jwk).where(Jwk.project_id == project_id, Jwk.name == name)
         )
 
-    async def list_for_project(self, project_id: int) -> Sequence[Jwk]:
+    def list_for_project(self, project_id: int) -> Sequence[Jwk]:
         stmt = select(Jwk).where(Jwk.project_id == project_id).order_by(Jwk.name)
-        return (await self.session.scalars(stmt)).all()
+        return (self.session.scalars(stmt)).all()
 
-    async def list_for_projects(self, project_ids: Sequence[int] | None) -> Sequence[Jwk]:
+    def list_for_projects(self, project_ids: Sequence[int] | None) -> Sequence[Jwk]:
         """JWKs of the given projects, or of every project when None."""
         stmt = select(Jwk)
         if project_ids is not None:
             stmt = stmt.where(Jwk.project_id.in_(project_ids))
-        return (await self.session.scalars(stmt.order_by(Jwk.id))).all()
+        return (self.session.scalars(stmt.order_by(Jwk.id))).all()
 
-    async def referencing(self, source: str, source_id: int) -> Sequence[Jwk]:
+    def referencing(self, source: str, source_id: int) -> Sequence[Jwk]:
         """JWKs derived from a certificate, key or keystore, locked for the change."""
         column = {
             "certificate": Jwk.source_certificate_id,
@@ -43,13 +43,34 @@ class JwkRepository:
             .order_by(Jwk.project_id, Jwk.name)
             .with_for_update()
         )
-        return (await self.session.scalars(stmt)).all()
+        return (self.session.scalars(stmt)).all()
 
-    async def add(self, jwk: Jwk) -> Jwk:
+    def source_names(self, jwks: Sequence[Jwk]) -> dict[int, str]:
+        """JWK id -> name of the certificate, key or keystore it is attached to."""
+        names: dict[int, str] = {}
+        for model, column in (
+            (Certificate, "source_certificate_id"),
+            (CryptoKey, "source_key_id"),
+            (Keystore, "source_keystore_id"),
+        ):
+            by_source: dict[int, list[int]] = {}
+            for j in jwks:
+                source_id = getattr(j, column)
+                if source_id is not None:
+                    by_source.setdefault(source_id, []).append(j.id)
+            if not by_source:
+                continue
+            stmt = select(model.id, model.name).where(model.id.in_(by_source))
+            for source_id, name in self.session.execute(stmt):
+                for jwk_id in by_source[source_id]:
+                    names[jwk_id] = name
+        return names
+
+    def add(self, jwk: Jwk) -> Jwk:
         self.session.add(jwk)
-        await self.session.flush()
+        self.session.flush()
         return jwk
 
-    async def delete(self, jwk: Jwk) -> None:
-        await self.session.delete(jwk)
-        await self.session.flush()
+    def delete(self, jwk: Jwk) -> None:
+        self.session.delete(jwk)
+        self.session.flush()

@@ -10,3 +10,5 @@ class KeystoreRepository(PerEnvironmentRepository[Keystore, KeystoreEnvironment]
     parent = Keystore
     child = KeystoreEnvironment
     parent_fk = "keystore_id"
+    # Lists show the files and their entries, never the passwords.
+    list_deferred = ("password_sealed", "key_password_sealed")

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from keyops.storage.models import Environment
 
@@ -23,11 +22,13 @@ class PerEnvironmentRepository(Generic[P, C]):
     parent: type[P]
     child: type[C]
     parent_fk: str
+    # Columns of ``child`` that lists do not show, hence never load.
+    list_deferred: tuple[str, ...] = ()
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
-    async def get(self, project_id: int, name: str, *, for_update: bool = False) -> P | None:
+    def get(self, project_id: int, name: str, *, for_update: bool = False) -> P | None:
         stmt = select(self.parent).where(
             self.parent.project_id == project_id, self.parent.name == name
         )
@@ -37,21 +38,33 @@ class PerEnvironmentRepository(Generic[P, C]):
             # lock keeps other writers out, so the rows may be loaded in a second query
             # (FOR UPDATE can not lock the nullable side of the outer join below).
             stmt = stmt.options(selectinload(self.parent.environments)).with_for_update()
-            result: P | None = await self.session.scalar(stmt)
+            result: P | None = self.session.scalar(stmt)
             return result
-        return (await self.session.scalars(self._with_rows(stmt))).unique().first()
+        return (self.session.scalars(self._with_rows(stmt))).unique().first()
 
-    async def get_by_id(self, resource_id: int) -> P | None:
+    def get_by_id(self, resource_id: int) -> P | None:
         stmt = self._with_rows(select(self.parent).where(self.parent.id == resource_id))
-        return (await self.session.scalars(stmt)).unique().first()
+        return (self.session.scalars(stmt)).unique().first()
 
-    async def list_for_project(self, project_id: int) -> Sequence[P]:
-        stmt = self._with_rows(
+    def list_for_project(self, project_id: int) -> Sequence[P]:
+        """The project's resources with their rows, in one statement; the columns a list
+        does not show (``list_deferred``) are not loaded, and reading them raises."""
+        rows = joinedload(self.parent.environments)
+        for column in self.list_deferred:
+            rows = rows.defer(getattr(self.child, column), raiseload=True)
+        stmt = (
             select(self.parent)
             .where(self.parent.project_id == project_id)
             .order_by(self.parent.name)
+            .options(rows)
         )
-        return (await self.session.scalars(stmt)).unique().all()
+        return (self.session.scalars(stmt)).unique().all()
+
+    def listing(self, project_id: int) -> tuple[Sequence[P], dict[int, str]]:
+        """The project's resources and the names of every environment they are in: two
+        statements, whatever the count."""
+        resources = self.list_for_project(project_id)
+        return resources, self.environment_names_of(resources)
 
     def _with_rows(self, stmt: Any) -> Any:
         """Load the resource and its rows in one statement, hence from one snapshot.
@@ -62,32 +75,36 @@ class PerEnvironmentRepository(Generic[P, C]):
         """
         return stmt.options(joinedload(self.parent.environments))
 
-    async def add(self, resource: P) -> P:
+    def add(self, resource: P) -> P:
         self.session.add(resource)
-        await self.session.flush()
+        self.session.flush()
         return resource
 
-    async def replace_environments(self, resource: P, rows: Sequence[C]) -> None:
+    def replace_environments(self, resource: P, rows: Sequence[C]) -> None:
         """Swap every per-environment row of the resource, within the transaction."""
         fk = getattr(self.child, self.parent_fk)
-        await self.session.execute(delete(self.child).where(fk == resource.id))
+        self.session.execute(delete(self.child).where(fk == resource.id))
         # The old rows must be gone before new ones claim their unique values.
-        await self.session.flush()
+        self.session.flush()
         self.session.expire(resource, ["environments"])
         for row in rows:
             setattr(row, self.parent_fk, resource.id)
             self.session.add(row)
-        await self.session.flush()
-        await self.session.refresh(resource, ["environments"])
+        self.session.flush()
+        self.session.refresh(resource, ["environments"])
 
-    async def delete(self, resource: P) -> None:
-        await self.session.delete(resource)
-        await self.session.flush()
+    def delete(self, resource: P) -> None:
+        self.session.delete(resource)
+        self.session.flush()
 
-    async def environment_names(self, resource: P) -> dict[int, str]:
+    def environment_names(self, resource: P) -> dict[int, str]:
         """Environment id -> name for the resource's rows."""
-        ids = [row.environment_id for row in resource.environments]
+        return self.environment_names_of([resource])
+
+    def environment_names_of(self, resources: Sequence[P]) -> dict[int, str]:
+        """Environment id -> name for the rows of all these resources, in one statement."""
+        ids = {row.environment_id for r in resources for row in r.environments}
         if not ids:
             return {}
         stmt = select(Environment.id, Environment.name).where(Environment.id.in_(ids))
-        return {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+        return {row[0]: row[1] for row in (self.session.execute(stmt)).all()}

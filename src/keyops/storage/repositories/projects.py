@@ -5,72 +5,72 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import delete, exists, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.storage.models import Project, ProjectMember, User
 
 
 class ProjectRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
-    async def get_by_name(self, name: str) -> Project | None:
-        return await self.session.scalar(select(Project).where(Project.name == name))
+    def get_by_name(self, name: str) -> Project | None:
+        return self.session.scalar(select(Project).where(Project.name == name))
 
-    async def get_for_member(self, name: str, user_id: int) -> Project | None:
+    def get_for_member(self, name: str, user_id: int) -> Project | None:
         """The project of that name if the user is a member of it."""
         stmt = (
             select(Project)
             .join(ProjectMember, ProjectMember.project_id == Project.id)
             .where(Project.name == name, ProjectMember.user_id == user_id)
         )
-        return await self.session.scalar(stmt)
+        return self.session.scalar(stmt)
 
-    async def list_for_member(self, user_id: int) -> Sequence[Project]:
+    def list_for_member(self, user_id: int) -> Sequence[Project]:
         stmt = (
             select(Project)
             .join(ProjectMember, ProjectMember.project_id == Project.id)
             .where(ProjectMember.user_id == user_id)
             .order_by(Project.name)
         )
-        return (await self.session.scalars(stmt)).all()
+        return (self.session.scalars(stmt)).all()
 
-    async def list_all(self) -> Sequence[Project]:
-        return (await self.session.scalars(select(Project).order_by(Project.name))).all()
+    def list_all(self) -> Sequence[Project]:
+        return (self.session.scalars(select(Project).order_by(Project.name))).all()
 
-    async def add(self, project: Project) -> Project:
+    def add(self, project: Project) -> Project:
         self.session.add(project)
-        await self.session.flush()
+        self.session.flush()
         return project
 
-    async def delete(self, project: Project) -> None:
-        await self.session.delete(project)
-        await self.session.flush()
+    def delete(self, project: Project) -> None:
+        self.session.delete(project)
+        self.session.flush()
 
-    async def is_member(self, project_id: int, user_id: int) -> bool:
+    def is_member(self, project_id: int, user_id: int) -> bool:
         stmt = select(
             exists().where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
         )
-        return bool(await self.session.scalar(stmt))
+        return bool(self.session.scalar(stmt))
 
-    async def add_member(self, project_id: int, user_id: int) -> None:
-        if not await self.is_member(project_id, user_id):
+    def add_member(self, project_id: int, user_id: int) -> None:
+        if not self.is_member(project_id, user_id):
             self.session.add(ProjectMember(project_id=project_id, user_id=user_id))
-            await self.session.flush()
+            self.session.flush()
 
-    async def remove_member(self, project_id: int, user_id: int) -> bool:
-        result = await self.session.execute(
+    def remove_member(self, project_id: int, user_id: int) -> bool:
+        result = self.session.execute(
             delete(ProjectMember).where(
                 ProjectMember.project_id == project_id, ProjectMember.user_id == user_id
             )
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def members(self, project_id: int) -> Sequence[User]:
+    def members(self, project_id: int) -> Sequence[User]:
         stmt = (
             select(User)
             .join(ProjectMember, ProjectMember.user_id == User.id)
             .where(ProjectMember.project_id == project_id)
             .order_by(User.username)
         )
-        return (await self.session.scalars(stmt)).all()
+        return (self.session.scalars(stmt)).all()

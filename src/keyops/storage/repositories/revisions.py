@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from keyops.storage.models import RevisionCounter
 
 
-async def next_revision(session: AsyncSession) -> int:
+def next_revision(session: Session) -> int:
     """Take the next revision; the row lock also orders concurrent deploying changes."""
-    value = await session.scalar(
+    value = session.scalar(
         update(RevisionCounter)
         .where(RevisionCounter.id == 1)
         .values(value=RevisionCounter.value + 1)
@@ -20,6 +20,6 @@ async def next_revision(session: AsyncSession) -> int:
     return int(value)
 
 
-async def current_revision(session: AsyncSession) -> int:
-    value = await session.scalar(select(RevisionCounter.value).where(RevisionCounter.id == 1))
+def current_revision(session: Session) -> int:
+    value = session.scalar(select(RevisionCounter.value).where(RevisionCounter.id == 1))
     return int(value or 0)

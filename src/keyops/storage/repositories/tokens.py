@@ -6,33 +6,32 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from keyops.storage.models import AccessToken, User
 
 
 class TokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
 
-    async def add(self, token: AccessToken) -> AccessToken:
+    def add(self, token: AccessToken) -> AccessToken:
         self.session.add(token)
-        await self.session.flush()
+        self.session.flush()
         return token
 
-    async def get_by_hash(self, token_hash: str) -> AccessToken | None:
+    def get_by_hash(self, token_hash: str) -> AccessToken | None:
         stmt = (
             select(AccessToken)
             .where(AccessToken.token_hash == token_hash)
             .options(selectinload(AccessToken.user).selectinload(User.roles))
         )
-        return await self.session.scalar(stmt)
+        return self.session.scalar(stmt)
 
-    async def get(self, token_id: int) -> AccessToken | None:
-        return await self.session.get(AccessToken, token_id)
+    def get(self, token_id: int) -> AccessToken | None:
+        return self.session.get(AccessToken, token_id)
 
-    async def list_all(
+    def list_all(
         self, *, user_id: int | None = None, kind: str | None = None
     ) -> Sequence[AccessToken]:
         stmt = select(AccessToken).options(selectinload(AccessToken.user))
@@ -40,11 +39,11 @@ class TokenRepository:
             stmt = stmt.where(AccessToken.user_id == user_id)
         if kind is not None:
             stmt = stmt.where(AccessToken.kind == kind)
-        return (await self.session.scalars(stmt.order_by(AccessToken.id))).all()
+        return (self.session.scalars(stmt.order_by(AccessToken.id))).all()
 
-    async def purge_expired(self, before: datetime) -> None:
+    def purge_expired(self, before: datetime) -> None:
         """Forget tokens that expired before the given instant."""
-        await self.session.execute(
+        self.session.execute(
             delete(AccessToken).where(
                 AccessToken.expires_at.is_not(None), AccessToken.expires_at < before
             )
