@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.server import password_token  # noqa: E402 - after the sys.path line above
 from tests.support.databases import database  # noqa: E402
 from tests.support.keystore_load import (  # noqa: E402
     HEAVY_ITERATIONS,
@@ -36,7 +35,10 @@ from tests.support.keystore_load import (  # noqa: E402
     heavy_pkcs12,
     post_heavy,
 )
-from tests.support.server import live_server  # noqa: E402
+from tests.support.server import (
+    live_server,
+    password_token,
+)
 
 ENVIRONMENTS = ["production", "staging", "development"]
 

@@ -28,6 +28,7 @@ async def environment_deployments(
     def work(session: Session) -> dict[str, Any]:
         env = k.environments(session).get(environmentName)
         state = deployed(session, env)
+
         def artifact(a: Any) -> dict[str, Any]:
             return {
                 "kind": a.kind,
@@ -41,8 +42,7 @@ async def environment_deployments(
 
         rows = [artifact(a) for a in state.held]
         pending = [
-            {**artifact(a), "action": "DEPLOY" if a.present else "UNDEPLOY"}
-            for a in state.pending
+            {**artifact(a), "action": "DEPLOY" if a.present else "UNDEPLOY"} for a in state.pending
         ]
         attempts = [
             {
