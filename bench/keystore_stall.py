@@ -35,10 +35,7 @@ from tests.support.keystore_load import (  # noqa: E402
     heavy_pkcs12,
     post_heavy,
 )
-from tests.support.server import (
-    live_server,
-    password_token,
-)
+from tests.support.server import live_server, password_token  # noqa: E402
 
 ENVIRONMENTS = ["production", "staging", "development"]
 
