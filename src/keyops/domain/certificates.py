@@ -13,7 +13,7 @@ from keyops.deploy.plan import ChangePlan
 from keyops.domain.artifacts import certificate_artifact, certificate_ref
 from keyops.domain.common import undeploy_from
 from keyops.domain.environments import EnvironmentService
-from keyops.domain.jwks import JwkService, JwkUpdate, JwkUpdateAction, UpdateScope
+from keyops.domain.jwks import JwkFollower, JwkUpdate
 from keyops.domain.users import check_resource_name
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring
@@ -23,46 +23,6 @@ from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.certificates import CertificateRepository
 
 MAX_NAME = 200
-
-
-def jwk_update_from_query(
-    update_referenced_jwks: str | None, jwk_update_action: str | None, update_scope: str | None
-) -> JwkUpdate:
-    """Read both generations of the update's JWK parameters; refuse contradictions."""
-    legacy: JwkUpdateAction | None = None
-    if update_referenced_jwks is not None:
-        flag = update_referenced_jwks.strip().lower()
-        if flag not in ("true", "false"):
-            raise BadRequest(
-                f"updateReferencedJwks ({update_referenced_jwks}) must be true or false!"
-            )
-        legacy = JwkUpdateAction.UPDATE if flag == "true" else JwkUpdateAction.NULLIFY
-    action: JwkUpdateAction | None = None
-    if jwk_update_action is not None and jwk_update_action.strip():
-        try:
-            action = JwkUpdateAction(jwk_update_action.strip())
-        except ValueError:
-            raise BadRequest(
-                f"jwkUpdateAction ({jwk_update_action}) is not valid! Valid values: UPDATE, NULLIFY"
-            ) from None
-    if legacy is not None and action is not None and legacy != action:
-        raise BadRequest(
-            f"updateReferencedJwks={update_referenced_jwks} contradicts"
-            f" jwkUpdateAction={jwk_update_action}!"
-        )
-    chosen = action or legacy or JwkUpdateAction.NULLIFY
-    scope: UpdateScope | None = None
-    if update_scope is not None and update_scope.strip():
-        try:
-            scope = UpdateScope(update_scope.strip())
-        except ValueError:
-            raise BadRequest(
-                f"updateScope ({update_scope}) is not valid! Valid values: SAME_PROJECT,"
-                " ALL_PROJECTS"
-            ) from None
-    if chosen is JwkUpdateAction.UPDATE and scope is None:
-        raise BadRequest("updateScope value can not be empty!")
-    return JwkUpdate(chosen, scope)
 
 
 @dataclass(slots=True)
@@ -172,11 +132,12 @@ class CertificateService:
         parsed, alias, description, envs = self._validate(project, inp)
         self._check_alias(project, envs, alias, certificate.id)
         old_env_ids = {row.environment_id for row in certificate.environments}
-        jwks = JwkService(self.session, self.environments, self.keyring)
+        jwks = JwkFollower(self.session, self.environments, self.keyring)
         # Re-derivation is checked before anything is written: a JWK whose algorithm does
         # not fit the new key refuses the whole update.
-        jwk_plan = jwks.plan_replacement(
-            jwks.jwks.referencing("certificate", certificate.id),
+        jwk_plan = jwks.plan(
+            "certificate",
+            certificate.id,
             project,
             lambda jwk: jwks.derive_from_certificate(jwk, parsed),
             jwk_update,
@@ -197,7 +158,7 @@ class CertificateService:
             old_env_ids - {e.id for e in envs},
             certificate_ref(project.name, name),
         )
-        jwks.apply_replacement(jwk_plan, plan)
+        jwks.apply(jwk_plan, plan)
         return CertificateChange(certificate, plan)
 
     def delete(self, project: Project, name: str) -> CertificateChange:

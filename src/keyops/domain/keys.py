@@ -15,7 +15,7 @@ from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.domain.common import environment_names, resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
-from keyops.domain.jwks import JwkService, JwkUpdate
+from keyops.domain.jwks import JwkFollower, JwkUpdate
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring, Purpose
 from keyops.storage.integrity import is_unique_violation
@@ -156,9 +156,10 @@ class KeyService:
             raise BadRequest(f"Key (name: {new_name}) is already exist!")
         key_type, pairs = self._validate(project, inp)
         by_env_name = {env.name: m for env, m in pairs}
-        jwks = JwkService(self.session, self.environments, self.keyring)
-        jwk_plan = jwks.plan_replacement(
-            jwks.jwks.referencing("key", key.id),
+        jwks = JwkFollower(self.session, self.environments, self.keyring)
+        jwk_plan = jwks.plan(
+            "key",
+            key.id,
             project,
             lambda jwk: jwks.derive_from_key_material(
                 jwk, by_env_name.get(jwk.source_environment or "")
@@ -183,7 +184,7 @@ class KeyService:
             old_envs - {env.id for env, _ in pairs},
             ArtifactRef(KIND, project.name, name),
         )
-        jwks.apply_replacement(jwk_plan, plan)
+        jwks.apply(jwk_plan, plan)
         return KeyChange(key, plan)
 
     def delete(self, project: Project, name: str) -> KeyChange:

@@ -27,7 +27,7 @@ from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.domain.common import environment_names, resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
-from keyops.domain.jwks import JwkService, JwkUpdate
+from keyops.domain.jwks import JwkFollower, JwkUpdate
 from keyops.domain.keystore_parsing import ParseJob
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring, Purpose
@@ -268,7 +268,7 @@ class KeystoreService:
         keystore = self._check_update(project, name, new_name, lock=True)
         checked = self._checked(project, inp, parsed)
         by_env = {c.env.name: c.parsed for c in checked}
-        jwks = JwkService(self.session, self.environments, self.keyring)
+        jwks = JwkFollower(self.session, self.environments, self.keyring)
 
         def derive(jwk: Any) -> dict[str, Any] | None:
             parsed = by_env.get(jwk.source_environment or "")
@@ -279,9 +279,7 @@ class KeystoreService:
             )
             return jwks.derive_from_entry(jwk, entry)
 
-        jwk_plan = jwks.plan_replacement(
-            jwks.jwks.referencing("keystore", keystore.id), project, derive, jwk_update
-        )
+        jwk_plan = jwks.plan("keystore", keystore.id, project, derive, jwk_update)
         old_envs = {row.environment_id for row in keystore.environments}
         self.keystores.replace_environments(keystore, self._rows(checked))
         keystore.name = new_name
@@ -299,7 +297,7 @@ class KeystoreService:
             old_envs - {c.env.id for c in checked},
             ArtifactRef(KIND, project.name, name),
         )
-        jwks.apply_replacement(jwk_plan, plan)
+        jwks.apply(jwk_plan, plan)
         return KeystoreChange(keystore, plan)
 
     def _check_update(self, project: Project, name: str, new_name: str, *, lock: bool) -> Keystore:

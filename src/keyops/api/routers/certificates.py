@@ -17,10 +17,10 @@ from keyops.api.schemas.certificates import certificate, truststore_certificate
 from keyops.domain.certificates import (
     CertificateInput,
     CertificateService,
-    jwk_update_from_query,
     parse_environment_list,
 )
 from keyops.domain.deployments import truststore
+from keyops.domain.jwks import jwk_update_from_query
 from keyops.domain.projects import ADMIN_PROJECT
 from keyops.errors import BadRequest
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.keys import KeyBody, key_environment
-from keyops.domain.certificates import jwk_update_from_query
+from keyops.domain.jwks import jwk_update_from_query
 from keyops.domain.keys import KeyEnvironmentInput, KeyInput, KeyService
 from keyops.domain.material import material_of
 from keyops.secrets import Keyring

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.keys import KeystoreBody, keystore_environment
-from keyops.domain.certificates import jwk_update_from_query
+from keyops.domain.jwks import jwk_update_from_query
 from keyops.domain.keystore_parsing import parse_all
 from keyops.domain.keystores import KeystoreEnvironmentInput, KeystoreInput, KeystoreService
 from keyops.domain.material import file_of

@@ -1,0 +1,116 @@
+"""Keeping derived JWKs in step with the certificate, key or keystore they came from
+(decision 4): re-derived, detached, or refusing the source's update."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from keyops.crypto.jwk import jwk_from_certificate, split_private
+from keyops.crypto.keys import KeyMaterial
+from keyops.crypto.keystores import KeystoreEntry
+from keyops.crypto.x509 import ParsedCertificate
+from keyops.deploy.plan import ChangePlan
+from keyops.domain.environments import EnvironmentService
+from keyops.domain.jwks.model import (
+    JwkUpdate,
+    JwkUpdateAction,
+    Rederivation,
+    UpdateScope,
+    crypto,
+    detach,
+)
+from keyops.domain.jwks.service import JwkService
+from keyops.domain.jwks.sources import SourceResolver
+from keyops.errors import BadRequest
+from keyops.secrets import Keyring
+from keyops.storage.models import Jwk, Project
+from keyops.storage.models.base import utcnow
+
+
+class JwkFollower:
+    """What replacing a source does to the JWKs derived from it, in two steps: ``plan``
+    (before anything is written: a JWK that can not follow refuses the whole update),
+    then ``apply`` (write them and add their roll-out to the change's plan)."""
+
+    def __init__(
+        self, session: Session, environments: EnvironmentService, keyring: Keyring
+    ) -> None:
+        self.session = session
+        self.service = JwkService(session, environments, keyring)
+
+    def derive_from_certificate(self, jwk: Jwk, parsed: ParsedCertificate) -> dict[str, Any]:
+        return crypto(
+            lambda: jwk_from_certificate(
+                parsed,
+                use_type=jwk.use_type,
+                algorithm=jwk.algorithm,
+                kid=jwk.kid if jwk.kid_given else None,
+            )
+        )
+
+    def derive_from_key_material(
+        self, jwk: Jwk, material: KeyMaterial | None
+    ) -> dict[str, Any] | None:
+        if material is None:
+            return None  # its environment left the key: nothing to derive from
+        kid = jwk.kid if jwk.kid_given else None
+        return SourceResolver.from_material(
+            material, jwk.source_type, jwk.use_type, jwk.algorithm, kid
+        )
+
+    def derive_from_entry(self, jwk: Jwk, entry: KeystoreEntry | None) -> dict[str, Any] | None:
+        if entry is None:
+            return None  # its alias or environment left the keystore
+        kid = jwk.kid if jwk.kid_given else None
+        return SourceResolver.from_entry(entry, jwk.use_type, jwk.algorithm, kid)
+
+    def plan(
+        self,
+        source_kind: str,
+        source_id: int,
+        project: Project,
+        derive: Callable[[Jwk], dict[str, Any] | None],
+        jwk_update: JwkUpdate,
+    ) -> list[Rederivation]:
+        """Work out, before writing anything, what a source's replacement does to each
+        JWK derived from it; a JWK that can not follow refuses the whole update."""
+        result = []
+        for jwk in self.service.jwks.referencing(source_kind, source_id):
+            owner = project
+            if jwk.project_id != project.id:
+                found = self.session.get(Project, jwk.project_id)
+                assert found is not None, "a JWK's project is missing"
+                owner = found
+            in_scope = jwk_update.action is JwkUpdateAction.UPDATE and (
+                jwk_update.scope is UpdateScope.ALL_PROJECTS or jwk.project_id == project.id
+            )
+            new = None
+            if in_scope:
+                try:
+                    new = derive(jwk)
+                except BadRequest as exc:
+                    raise BadRequest(
+                        f"JWK (name: {jwk.name}, project: {owner.name}) can not be re-derived"
+                        f" from the new material: {exc.description}"
+                    ) from None
+            if new is not None and jwk.project_id != project.id:
+                # The admin project's material reaches another project only as its public
+                # part (decision 11); a secret key has none, so such a JWK is detached.
+                new = None if new.get("kty") == "oct" else split_private(new)[0]
+            result.append(Rederivation(jwk, owner, new))
+        return result
+
+    def apply(self, items: Sequence[Rederivation], plan: ChangePlan) -> None:
+        """Write the re-derived or detached JWKs and add their roll-out to the plan."""
+        now = utcnow()
+        for item in items:
+            jwk = item.jwk
+            jwk.updated_at = now
+            if item.new is None:
+                detach(jwk)
+                continue
+            self.service.store(jwk, item.new)
+            self.service.deploy_everywhere(item.project, jwk, plan)

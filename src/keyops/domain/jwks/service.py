@@ -1,0 +1,183 @@
+"""JWKs: create from a source, generate, rename, delete, read; private members sealed at
+rest, deployed to every environment of their project."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from keyops.crypto.jwk import split_private
+from keyops.deploy.plan import ChangePlan
+from keyops.domain.artifacts import jwk_artifact, jwk_ref
+from keyops.domain.environments import EnvironmentService
+from keyops.domain.jwks.model import (
+    GenerateInput,
+    JwkChange,
+    JwkInput,
+    already_exists,
+    detach,
+    jwk_name,
+    not_found,
+)
+from keyops.domain.jwks.sources import SourceResolver
+from keyops.domain.material import full_jwk
+from keyops.errors import BadRequest
+from keyops.secrets import Keyring, Purpose
+from keyops.storage.integrity import is_unique_violation
+from keyops.storage.models import Jwk, Project
+from keyops.storage.models.base import utcnow
+from keyops.storage.repositories.jwks import JwkRepository
+
+
+class JwkService:
+    def __init__(
+        self, session: Session, environments: EnvironmentService, keyring: Keyring
+    ) -> None:
+        self.session = session
+        self.environments = environments
+        self.keyring = keyring
+        self.jwks = JwkRepository(session)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def get(self, project: Project, name: str) -> Jwk:
+        jwk = self.jwks.get(project.id, name)
+        if jwk is None:
+            raise not_found(name)
+        return jwk
+
+    def list_in_project(self, project: Project) -> Sequence[Jwk]:
+        return self.jwks.list_for_project(project.id)
+
+    def full(self, jwk: Jwk) -> dict[str, Any]:
+        """The whole JWK, private members opened (only get JWK shows this)."""
+        return full_jwk(jwk, self.keyring)
+
+    def source_names(self, jwks: Sequence[Jwk]) -> dict[int, str]:
+        """JWK id -> the name of the certificate, key or keystore it is still attached
+        to; one statement per source kind, whatever the count."""
+        return self.jwks.source_names(jwks)
+
+    # --- writing ---------------------------------------------------------------------
+
+    def store(self, row: Jwk, jwk: dict[str, Any]) -> None:
+        public, private = split_private(jwk)
+        row.public_json = json.dumps(public)
+        row.private_sealed = (
+            self.keyring.seal(json.dumps(private).encode("utf-8"), Purpose.JWK_PRIVATE)
+            if private
+            else None
+        )
+        row.kid = str(jwk.get("kid") or "")
+        row.key_type = str(jwk["kty"])
+        row.algorithm = jwk.get("alg")
+
+    def artifact_of(self, project: Project, jwk: Jwk) -> Any:
+        return jwk_artifact(project.name, jwk, self.full(jwk))
+
+    def deploy_everywhere(self, project: Project, jwk: Jwk, plan: ChangePlan) -> None:
+        artifact = self.artifact_of(project, jwk)
+        for env in self.environments.list_for_project(project):
+            plan.deploy(env, artifact)
+
+    def check_new_name(self, project: Project, name: str | None) -> str:
+        """A valid JWK name that is free in the project."""
+        clean = jwk_name(name)
+        if self.jwks.get(project.id, clean) is not None:
+            raise already_exists(clean)
+        return clean
+
+    def create(self, project: Project, inp: JwkInput, *, fetched: Any = None) -> JwkChange:
+        """Create a JWK from a URL, pasted JSON, certificate, key or keystore."""
+        name = self.check_new_name(project, inp.name)
+        if inp.source_type is None or not inp.source_type.strip():
+            raise BadRequest("Source type is required!")
+        source_type = inp.source_type.strip()
+        if source_type == "GENERATE":
+            raise BadRequest("Use the Generate JWK endpoint for the GENERATE source type!")
+        if source_type == "URL" and not (inp.url and inp.url.strip()):
+            raise BadRequest("URL is required for URL source type!")
+        source = SourceResolver(self.session, self.keyring).resolve(project, inp, fetched)
+        row = Jwk(
+            project_id=project.id,
+            name=name,
+            description=(inp.description or "").strip(),
+            source_type=source.source_type,
+            source_certificate_id=source.certificate_id,
+            source_key_id=source.key_id,
+            source_keystore_id=source.keystore_id,
+            source_alias=source.alias,
+            source_environment=source.environment,
+            source_url=source.url,
+            use_type=source.use_type,
+            kid_given=bool(inp.kid and inp.kid.strip()),
+        )
+        self.store(row, source.jwk)
+        return self._insert(project, row)
+
+    def generate(self, project: Project, inp: GenerateInput, jwk: dict[str, Any]) -> JwkChange:
+        """Store a JWK generated beforehand (generation runs off the event loop)."""
+        name = self.check_new_name(project, inp.name)
+        row = Jwk(
+            project_id=project.id,
+            name=name,
+            description=(inp.description or "").strip(),
+            source_type="GENERATE",
+            use_type={"sig": "SIGNATURE", "enc": "ENCRYPTION"}.get(str(jwk.get("use")), None),
+            kid_given=bool(inp.kid and inp.kid.strip()),
+        )
+        self.store(row, jwk)
+        return self._insert(project, row)
+
+    def _insert(self, project: Project, row: Jwk) -> JwkChange:
+        try:
+            self.jwks.add(row)
+        except IntegrityError as exc:
+            if is_unique_violation(exc, "jwks"):
+                raise already_exists(row.name) from None
+            raise
+        plan = ChangePlan()
+        self.deploy_everywhere(project, row, plan)
+        return JwkChange(row, plan)
+
+    def update(
+        self, project: Project, name: str, new_name: str | None, description: str | None
+    ) -> JwkChange:
+        """Rename or re-describe; the JWK is detached from its source (update-jwk.md)."""
+        jwk = self.jwks.get(project.id, name)
+        if jwk is None:
+            raise BadRequest(f"JWK (name: {name}) is not found! Try create operation.")
+        target = name
+        if new_name is not None and new_name.strip() and new_name.strip() != name:
+            target = jwk_name(new_name)
+            if self.jwks.get(project.id, target) is not None:
+                raise BadRequest(f"JWK (name: {target}) is already exist!")
+        plan = ChangePlan()
+        if target != name:
+            for env in self.environments.list_for_project(project):
+                plan.undeploy(env, jwk_ref(project.name, name))
+        jwk.name = target
+        if description is not None:
+            jwk.description = description.strip()
+        detach(jwk)
+        jwk.updated_at = utcnow()
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            if is_unique_violation(exc, "jwks"):
+                raise BadRequest(f"JWK (name: {target}) is already exist!") from None
+            raise
+        self.deploy_everywhere(project, jwk, plan)
+        return JwkChange(jwk, plan)
+
+    def delete(self, project: Project, name: str) -> JwkChange:
+        jwk = self.get(project, name)
+        plan = ChangePlan()
+        for env in self.environments.list_for_project(project):
+            plan.undeploy(env, jwk_ref(project.name, jwk.name))
+        self.jwks.delete(jwk)
+        return JwkChange(jwk, plan)
