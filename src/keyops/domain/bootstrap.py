@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from keyops.domain.environments import EnvironmentService, EnvironmentType
@@ -13,6 +12,7 @@ from keyops.domain.projects import ADMIN_PROJECT, ProjectService
 from keyops.domain.roles import Role
 from keyops.domain.users import UserService
 from keyops.storage.repositories.environments import EnvironmentRepository
+from keyops.storage.repositories.masterkey import lock_bootstrap
 from keyops.storage.repositories.projects import ProjectRepository
 from keyops.storage.repositories.users import UserRepository
 
@@ -23,7 +23,6 @@ DEMO_ENVIRONMENTS = (
     ("staging", EnvironmentType.SANDBOX, "Staging environment"),
     ("development", EnvironmentType.TEST, "Development environment"),
 )
-_BOOTSTRAP_LOCK_KEY = 0x6B6F707362
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +39,7 @@ def bootstrap(
     known_targets: frozenset[str],
 ) -> BootstrapResult:
     """Create what a first run needs; does nothing that already exists."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # Replicas starting together must not both create the admin user.
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOTSTRAP_LOCK_KEY})
+    lock_bootstrap(session)
     users = UserService(session)
     generated = None
     created = False

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from keyops.deploy.plan import ChangePlan
@@ -22,15 +21,13 @@ from keyops.secrets import Keyring, Purpose
 from keyops.storage import notify
 from keyops.storage.db import MAX_ROW_ID
 from keyops.storage.models import (
-    DeployedArtifact,
     Environment,
     GatewayCredential,
     GatewayNode,
 )
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.desired import DesiredStateRepository
-from keyops.storage.repositories.gateway import connected_nodes
-from keyops.storage.upsert import upsert
+from keyops.storage.repositories.gateway import GatewayRepository, connected_nodes
 
 NODE_TOKEN_PREFIX = "kgw_"  # noqa: S105 - a marker, not a secret
 
@@ -53,6 +50,7 @@ class NodeView:
 class GatewayService:
     def __init__(self, session: Session, keyring: Keyring, *, node_ttl_seconds: float) -> None:
         self.session = session
+        self.repo = GatewayRepository(session)
         self.keyring = keyring
         self.node_ttl = timedelta(seconds=node_ttl_seconds)
 
@@ -69,22 +67,15 @@ class GatewayService:
             token_hash=_hash(token),
             prefix=token[: len(NODE_TOKEN_PREFIX) + 6],
         )
-        self.session.add(record)
-        self.session.flush()
-        return token, record
+        return token, self.repo.add_credential(record)
 
     def credentials(self, env: Environment) -> Sequence[GatewayCredential]:
-        stmt = (
-            select(GatewayCredential)
-            .where(GatewayCredential.environment_id == env.id)
-            .order_by(GatewayCredential.id)
-        )
-        return (self.session.scalars(stmt)).all()
+        return self.repo.credentials(env.id)
 
     def revoke_credential(self, credential_id: int) -> GatewayCredential:
         # An id beyond the column's range names no row; asking would be a driver error.
         in_range = 0 < credential_id <= MAX_ROW_ID
-        record = self.session.get(GatewayCredential, credential_id) if in_range else None
+        record = self.repo.credential(credential_id) if in_range else None
         if record is None:
             raise NotFound(f"Node credential (id: {credential_id}) is not found!")
         if record.revoked_at is None:
@@ -94,17 +85,22 @@ class GatewayService:
     def authenticate(self, token: str) -> Environment:
         """The environment a node credential belongs to; Unauthorized otherwise."""
         digest = _hash(token)
-        record = self.session.scalar(
-            select(GatewayCredential).where(GatewayCredential.token_hash == digest)
-        )
+        record = self.repo.credential_by_hash(digest)
         if record is None or not hmac.compare_digest(record.token_hash, digest):
             raise Unauthorized("Invalid token")
         if record.revoked_at is not None:
             raise Unauthorized("Invalid token")
-        env = self.session.get(Environment, record.environment_id)
+        env = self.repo.environment(record.environment_id)
         if env is None:
             raise Unauthorized("Invalid token")
         return env
+
+    def reload(self, env: Environment) -> Environment:
+        """The environment as committed now (its revision may have moved on)."""
+        fresh = self.repo.environment(env.id)
+        if fresh is None:
+            raise Unauthorized("Invalid token")  # deleted: its credentials went with it
+        return fresh
 
     # --- what nodes receive ----------------------------------------------------------
 
@@ -114,13 +110,7 @@ class GatewayService:
 
     def snapshot(self, env: Environment) -> dict[str, Any]:
         """Everything the environment holds, secrets opened for the node (send over TLS)."""
-        rows = (
-            self.session.scalars(
-                select(DeployedArtifact)
-                .where(DeployedArtifact.environment_id == env.id, DeployedArtifact.present)
-                .order_by(DeployedArtifact.kind, DeployedArtifact.project, DeployedArtifact.name)
-            )
-        ).all()
+        rows = self.repo.present_artifacts(env.id)
         artifacts = []
         for row in rows:
             content = (
@@ -164,22 +154,9 @@ class GatewayService:
         """
         name = _node_name(node)
         if not hello:
-            self.session.execute(
-                update(GatewayNode)
-                .where(
-                    GatewayNode.environment_id == env.id,
-                    GatewayNode.name == name,
-                    GatewayNode.connected,
-                )
-                .values(last_seen=utcnow())
-            )
+            self.repo.refresh_seen(env.id, name)
             return
-        upsert(
-            self.session,
-            GatewayNode,
-            {"environment_id": env.id, "name": name, "last_seen": utcnow(), "connected": True},
-            ["environment_id", "name"],
-        )
+        self.repo.save_node(env.id, name, connected=True)
 
     def ack(
         self,
@@ -197,19 +174,13 @@ class GatewayService:
         ack still in flight when a stopping node says goodbye does not undo the goodbye
         (a node polls right after it acknowledges, and that poll says hello).
         """
-        upsert(
-            self.session,
-            GatewayNode,
-            {
-                "environment_id": env.id,
-                "name": _node_name(node),
-                "last_seen": utcnow(),
-                "applied_revision": max(0, int(revision)),
-                "listen": listen[:300],
-                "fingerprints_json": json.dumps(fingerprints)[:100_000],
-                "last_error": error[:2000] if error else None,
-            },
-            ["environment_id", "name"],
+        self.repo.save_node(
+            env.id,
+            _node_name(node),
+            applied_revision=max(0, int(revision)),
+            listen=listen[:300],
+            fingerprints_json=json.dumps(fingerprints)[:100_000],
+            last_error=error[:2000] if error else None,
         )
         notify.publish(self.session, notify.nodes_topic(env.id))
         if env.target == LOCAL and env.applied_revision < env.revision:
@@ -222,11 +193,7 @@ class GatewayService:
                 DesiredStateRepository(self.session).confirm([(env.id, env.revision)])
 
     def disconnect(self, env: Environment, node: str) -> None:
-        self.session.execute(
-            update(GatewayNode)
-            .where(GatewayNode.environment_id == env.id, GatewayNode.name == _node_name(node))
-            .values(connected=False, last_seen=utcnow())
-        )
+        self.repo.disconnect(env.id, _node_name(node))
         notify.publish(self.session, notify.nodes_topic(env.id))
 
     def connected(self, env: Environment) -> list[GatewayNode]:
@@ -235,11 +202,6 @@ class GatewayService:
 
     def nodes(self, env: Environment) -> list[NodeView]:
         since = utcnow() - self.node_ttl
-        stmt = (
-            select(GatewayNode)
-            .where(GatewayNode.environment_id == env.id)
-            .order_by(GatewayNode.name)
-        )
         return [
             NodeView(
                 name=n.name,
@@ -250,7 +212,7 @@ class GatewayService:
                 fingerprints=json.loads(n.fingerprints_json or "{}"),
                 last_error=n.last_error,
             )
-            for n in (self.session.scalars(stmt)).all()
+            for n in self.repo.nodes(env.id)
         ]
 
 

@@ -4,30 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keyops.config import Settings
 from keyops.crypto.envelope import key_id
 from keyops.secrets import MASTER_KEY_FILE, Keyring, Purpose, load_keyring
-from keyops.storage.models import (
-    CryptoKeyEnvironment,
-    DeployedArtifact,
-    Jwk,
-    KeystoreEnvironment,
-    MasterKeyState,
-)
-from keyops.storage.models.base import utcnow
-from keyops.storage.upsert import insert_or_ignore
-
-# Every sealed column, with the purpose its values are bound to.
-SEALED_COLUMNS = (
-    (CryptoKeyEnvironment, "private_sealed", Purpose.KEY_PRIVATE),
-    (KeystoreEnvironment, "file_sealed", Purpose.KEYSTORE_FILE),
-    (KeystoreEnvironment, "password_sealed", Purpose.KEYSTORE_PASSWORD),
-    (KeystoreEnvironment, "key_password_sealed", Purpose.KEYSTORE_KEY_PASSWORD),
-    (Jwk, "private_sealed", Purpose.JWK_PRIVATE),
-)
+from keyops.storage.repositories.masterkey import MasterKeyRepository
 
 
 class MasterKeyMismatch(RuntimeError):
@@ -40,7 +22,7 @@ class MasterKeyMissing(RuntimeError):
 
 def recorded_key_id(session: Session) -> str | None:
     """The id of the master key the database's secrets are sealed with, if one is recorded."""
-    state = session.get(MasterKeyState, 1)
+    state = MasterKeyRepository(session).recorded()
     return state.key_id if state is not None else None
 
 
@@ -72,9 +54,7 @@ def check_master_key(session: Session, keyring: Keyring) -> None:
     """Record the master key on first use; refuse a key that can not open stored secrets."""
     # Replicas starting together may both find no row: the first insert wins, the
     # other does nothing, and both then check against what was recorded.
-    insert_or_ignore(session, MasterKeyState, {"id": 1, "key_id": keyring.current_id}, ["id"])
-    state = session.get(MasterKeyState, 1, populate_existing=True)
-    assert state is not None
+    state = MasterKeyRepository(session).record_if_absent(keyring.current_id)
     held = {key_id(k) for k in [keyring.current, *keyring.previous]}
     if state.key_id not in held:
         raise MasterKeyMismatch(
@@ -93,25 +73,14 @@ class RotationReport:
 
 def rotate(session: Session, old: Keyring, new_key: bytes) -> RotationReport:
     """Re-seal every secret under ``new_key`` in this transaction; all or nothing."""
-    state = session.get(MasterKeyState, 1, with_for_update=True)
+    repo = MasterKeyRepository(session)
+    state = repo.recorded(lock=True)
+    old_id = state.key_id if state is not None else old.current_id
     new_ring = Keyring(new_key)
     count = 0
-    for model, column, purpose in SEALED_COLUMNS:
-        attr = getattr(model, column)
-        for row in (session.scalars(select(model).where(attr.is_not(None)))).all():
-            value = getattr(row, column)
-            setattr(row, column, new_ring.seal(old.open(value, purpose), purpose))
-            count += 1
-    deployed = select(DeployedArtifact).where(DeployedArtifact.sealed)
-    for artifact in (session.scalars(deployed)).all():
-        plain = old.open(artifact.content, Purpose.DEPLOYED_CONTENT)
-        artifact.content = new_ring.seal(plain, Purpose.DEPLOYED_CONTENT)
+    for row, column, purpose_name in repo.sealed_values():
+        purpose: str = getattr(Purpose, purpose_name)
+        setattr(row, column, new_ring.seal(old.open(getattr(row, column), purpose), purpose))
         count += 1
-    old_id = state.key_id if state is not None else old.current_id
-    if state is None:
-        session.add(MasterKeyState(id=1, key_id=new_ring.current_id))
-    else:
-        state.key_id = new_ring.current_id
-        state.rotated_at = utcnow()
-    session.flush()
+    repo.set_key(new_ring.current_id)
     return RotationReport(old_id, new_ring.current_id, count)

@@ -17,6 +17,7 @@ from keyops.errors import BadRequest, NotFound, Unauthorized
 from keyops.storage.models import AccessToken, User
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.tokens import TokenRepository
+from keyops.storage.repositories.users import UserRepository
 
 TOKEN_PREFIX = "kops_"  # noqa: S105 - a marker, not a secret
 PERSONAL = "personal"
@@ -63,7 +64,7 @@ class TokenService:
     def issue_oauth(self, user_id: int, ttl: int, new_password_hash: str) -> IssuedToken:
         """The client-credentials grant's token, once the password was checked
         (``users.verify_password``, outside this transaction)."""
-        user = self.session.get(User, user_id)
+        user = UserRepository(self.session).get(user_id)
         if user is None or not user.enabled:
             # Deleted or disabled while the password was being checked.
             raise Unauthorized("Bad credentials")

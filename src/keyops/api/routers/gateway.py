@@ -76,8 +76,7 @@ async def sync(
             # Only the poll's first check marks the node connected, so a goodbye that
             # lands while this poll winds down is not undone.
             service.touch(env, node, hello=True)
-        fresh = session.get(Environment, env.id)
-        assert fresh is not None
+        fresh = _service(session, k).reload(env)
         # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot
         # at once, even of an environment still at revision 0.
         # A node ahead of the manager (a database restored from backup) gets the
@@ -126,8 +125,7 @@ async def ack(request: Request, env: NodeEnvironment, k: KeyopsDep) -> dict[str,
     body = await _ack_body(request)
 
     def work(session: Session) -> None:
-        fresh = session.get(Environment, env.id)
-        assert fresh is not None
+        fresh = _service(session, k).reload(env)
         _service(session, k).ack(
             fresh, body.node, body.revision, body.listen, body.fingerprints, body.error
         )

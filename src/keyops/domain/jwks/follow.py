@@ -28,6 +28,7 @@ from keyops.errors import BadRequest
 from keyops.secrets import Keyring
 from keyops.storage.models import Jwk, Project
 from keyops.storage.models.base import utcnow
+from keyops.storage.repositories.projects import ProjectRepository
 
 
 class JwkFollower:
@@ -78,19 +79,30 @@ class JwkFollower:
         """Work out, before writing anything, what a source's replacement does to each
         JWK derived from it; a JWK that can not follow refuses the whole update."""
         result = []
-        for jwk in self.service.jwks.referencing(source_kind, source_id):
-            owner = project
-            if jwk.project_id != project.id:
-                found = self.session.get(Project, jwk.project_id)
-                assert found is not None, "a JWK's project is missing"
-                owner = found
+        referencing = self.service.jwks.referencing(source_kind, source_id)
+        owners = ProjectRepository(self.session).get_many(j.project_id for j in referencing)
+        # Many JWKs ask the same of one source (an ALL_PROJECTS update may touch
+        # thousands): derive each distinct request once.
+        derived: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        for jwk in referencing:
+            owner = owners[jwk.project_id]
             in_scope = jwk_update.action is JwkUpdateAction.UPDATE and (
                 jwk_update.scope is UpdateScope.ALL_PROJECTS or jwk.project_id == project.id
             )
             new = None
             if in_scope:
+                key = (
+                    jwk.source_type,
+                    jwk.source_environment,
+                    jwk.source_alias,
+                    jwk.use_type,
+                    jwk.algorithm,
+                    jwk.kid if jwk.kid_given else None,
+                )
                 try:
-                    new = derive(jwk)
+                    if key not in derived:
+                        derived[key] = derive(jwk)
+                    new = derived[key]
                 except BadRequest as exc:
                     raise BadRequest(
                         f"JWK (name: {jwk.name}, project: {owner.name}) can not be re-derived"
@@ -106,6 +118,7 @@ class JwkFollower:
     def apply(self, items: Sequence[Rederivation], plan: ChangePlan) -> None:
         """Write the re-derived or detached JWKs and add their roll-out to the plan."""
         now = utcnow()
+        self.service.prefetch_environments(sorted({i.project.id for i in items}))
         for item in items:
             jwk = item.jwk
             jwk.updated_at = now
@@ -113,4 +126,4 @@ class JwkFollower:
                 detach(jwk)
                 continue
             self.service.store(jwk, item.new)
-            self.service.deploy_everywhere(item.project, jwk, plan)
+            self.service.deploy_everywhere(item.project, jwk, plan, item.new)

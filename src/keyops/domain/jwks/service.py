@@ -30,6 +30,7 @@ from keyops.secrets import Keyring, Purpose
 from keyops.storage.integrity import is_unique_violation
 from keyops.storage.models import Jwk, Project
 from keyops.storage.models.base import utcnow
+from keyops.storage.repositories.environments import EnvironmentRepository
 from keyops.storage.repositories.jwks import JwkRepository
 
 
@@ -41,6 +42,7 @@ class JwkService:
         self.environments = environments
         self.keyring = keyring
         self.jwks = JwkRepository(session)
+        self._environments: dict[int, list[Any]] = {}
 
     # --- reading ---------------------------------------------------------------------
 
@@ -76,12 +78,28 @@ class JwkService:
         row.key_type = str(jwk["kty"])
         row.algorithm = jwk.get("alg")
 
-    def artifact_of(self, project: Project, jwk: Jwk) -> Any:
-        return jwk_artifact(project.name, jwk, self.full(jwk))
+    def artifact_of(self, project: Project, jwk: Jwk, full: dict[str, Any] | None = None) -> Any:
+        """The JWK as environments receive it; ``full`` spares opening what was just sealed."""
+        return jwk_artifact(project.name, jwk, full if full is not None else self.full(jwk))
 
-    def deploy_everywhere(self, project: Project, jwk: Jwk, plan: ChangePlan) -> None:
-        artifact = self.artifact_of(project, jwk)
-        for env in self.environments.list_for_project(project):
+    def environments_of(self, project: Project) -> list[Any]:
+        """The environments a project's JWKs go to (every one it may use), remembered for
+        the unit of work: a re-derivation touches many JWKs of few projects."""
+        if project.id not in self._environments:
+            self.prefetch_environments([project.id])
+        return self._environments[project.id]
+
+    def prefetch_environments(self, project_ids: Sequence[int]) -> None:
+        missing = [p for p in project_ids if p not in self._environments]
+        if missing:
+            repo = EnvironmentRepository(self.session)
+            self._environments.update(repo.usable_by_projects(missing))
+
+    def deploy_everywhere(
+        self, project: Project, jwk: Jwk, plan: ChangePlan, full: dict[str, Any] | None = None
+    ) -> None:
+        artifact = self.artifact_of(project, jwk, full)
+        for env in self.environments_of(project):
             plan.deploy(env, artifact)
 
     def check_new_name(self, project: Project, name: str | None) -> str:
@@ -158,7 +176,7 @@ class JwkService:
                 raise BadRequest(f"JWK (name: {target}) is already exist!")
         plan = ChangePlan()
         if target != name:
-            for env in self.environments.list_for_project(project):
+            for env in self.environments_of(project):
                 plan.undeploy(env, jwk_ref(project.name, name))
         jwk.name = target
         if description is not None:
@@ -177,7 +195,7 @@ class JwkService:
     def delete(self, project: Project, name: str) -> JwkChange:
         jwk = self.get(project, name)
         plan = ChangePlan()
-        for env in self.environments.list_for_project(project):
+        for env in self.environments_of(project):
             plan.undeploy(env, jwk_ref(project.name, jwk.name))
         self.jwks.delete(jwk)
         return JwkChange(jwk, plan)

@@ -33,6 +33,19 @@ class EnvironmentRepository:
         stmt = select(Environment).where(self._usable_by(project_id)).order_by(Environment.name)
         return (self.session.scalars(stmt)).all()
 
+    def usable_by_projects(self, project_ids: Iterable[int]) -> dict[int, list[Environment]]:
+        """Project id -> the environments it may use (ordered by name), in two statements."""
+        ids = set(project_ids)
+        if not ids:
+            return {}
+        envs = self.list_all()
+        limits: dict[int, set[int]] = {}
+        for env_id, project_id in self.session.execute(
+            select(EnvironmentProject.environment_id, EnvironmentProject.project_id)
+        ):
+            limits.setdefault(env_id, set()).add(project_id)
+        return {p: [e for e in envs if e.id not in limits or p in limits[e.id]] for p in ids}
+
     def get_many_for_project(self, names: Iterable[str], project_id: int) -> dict[str, Environment]:
         """The named environments this project may use, keyed by name."""
         wanted = set(names)
@@ -40,6 +53,14 @@ class EnvironmentRepository:
             return {}
         stmt = select(Environment).where(Environment.name.in_(wanted), self._usable_by(project_id))
         return {e.name: e for e in (self.session.scalars(stmt)).all()}
+
+    def get_many(self, environment_ids: Iterable[int]) -> Sequence[Environment]:
+        """The environments of these ids that exist, by id, in one statement."""
+        ids = set(environment_ids)
+        if not ids:
+            return []
+        stmt = select(Environment).where(Environment.id.in_(ids)).order_by(Environment.id)
+        return (self.session.scalars(stmt)).all()
 
     def add(self, environment: Environment, project_ids: Iterable[int] = ()) -> Environment:
         self.session.add(environment)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from keyops.storage.models import GatewayNode
+from keyops.storage.models import DeployedArtifact, Environment, GatewayCredential, GatewayNode
+from keyops.storage.models.base import utcnow
+from keyops.storage.upsert import upsert
 
 
 def connected_nodes(session: Session, environment_id: int, since: datetime) -> list[GatewayNode]:
@@ -22,3 +26,76 @@ def connected_nodes(session: Session, environment_id: int, since: datetime) -> l
         .order_by(GatewayNode.name)
     )
     return list((session.scalars(stmt)).all())
+
+
+class GatewayRepository:
+    """Node credentials, node state, and what an environment's nodes receive."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_credential(self, record: GatewayCredential) -> GatewayCredential:
+        self.session.add(record)
+        self.session.flush()
+        return record
+
+    def credentials(self, environment_id: int) -> Sequence[GatewayCredential]:
+        stmt = (
+            select(GatewayCredential)
+            .where(GatewayCredential.environment_id == environment_id)
+            .order_by(GatewayCredential.id)
+        )
+        return self.session.scalars(stmt).all()
+
+    def credential(self, credential_id: int) -> GatewayCredential | None:
+        return self.session.get(GatewayCredential, credential_id)
+
+    def credential_by_hash(self, digest: str) -> GatewayCredential | None:
+        return self.session.scalar(
+            select(GatewayCredential).where(GatewayCredential.token_hash == digest)
+        )
+
+    def environment(self, environment_id: int) -> Environment | None:
+        return self.session.get(Environment, environment_id)
+
+    def present_artifacts(self, environment_id: int) -> Sequence[DeployedArtifact]:
+        return self.session.scalars(
+            select(DeployedArtifact)
+            .where(DeployedArtifact.environment_id == environment_id, DeployedArtifact.present)
+            .order_by(DeployedArtifact.kind, DeployedArtifact.project, DeployedArtifact.name)
+        ).all()
+
+    def refresh_seen(self, environment_id: int, name: str) -> None:
+        """A connected node is still there (it has not said goodbye)."""
+        self.session.execute(
+            update(GatewayNode)
+            .where(
+                GatewayNode.environment_id == environment_id,
+                GatewayNode.name == name,
+                GatewayNode.connected,
+            )
+            .values(last_seen=utcnow())
+        )
+
+    def save_node(self, environment_id: int, name: str, **values: Any) -> None:
+        upsert(
+            self.session,
+            GatewayNode,
+            {"environment_id": environment_id, "name": name, "last_seen": utcnow(), **values},
+            ["environment_id", "name"],
+        )
+
+    def disconnect(self, environment_id: int, name: str) -> None:
+        self.session.execute(
+            update(GatewayNode)
+            .where(GatewayNode.environment_id == environment_id, GatewayNode.name == name)
+            .values(connected=False, last_seen=utcnow())
+        )
+
+    def nodes(self, environment_id: int) -> Sequence[GatewayNode]:
+        stmt = (
+            select(GatewayNode)
+            .where(GatewayNode.environment_id == environment_id)
+            .order_by(GatewayNode.name)
+        )
+        return self.session.scalars(stmt).all()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from keyops.storage.models import Certificate, CryptoKey, Jwk, Keystore
+from keyops.storage.models import Certificate, CryptoKey, Jwk, Keystore, Project
 
 
 class JwkRepository:
@@ -29,6 +29,14 @@ class JwkRepository:
         if project_ids is not None:
             stmt = stmt.where(Jwk.project_id.in_(project_ids))
         return (self.session.scalars(stmt.order_by(Jwk.id))).all()
+
+    def with_project_names(self, project_ids: Sequence[int] | None) -> Sequence[tuple[Jwk, str]]:
+        """JWKs of the given projects (of every project when None) and their project's
+        name, in one statement."""
+        stmt = select(Jwk, Project.name).join(Project, Project.id == Jwk.project_id)
+        if project_ids is not None:
+            stmt = stmt.where(Jwk.project_id.in_(project_ids))
+        return [(jwk, name) for jwk, name in self.session.execute(stmt).all()]
 
     def referencing(self, source: str, source_id: int) -> Sequence[Jwk]:
         """JWKs derived from a certificate, key or keystore, locked for the change."""

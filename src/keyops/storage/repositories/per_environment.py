@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from keyops.storage.models import Environment
+from keyops.storage.models import Environment, Project
 
 P = TypeVar("P", bound=Any)
 C = TypeVar("C", bound=Any)
@@ -59,6 +59,18 @@ class PerEnvironmentRepository(Generic[P, C]):
             .options(rows)
         )
         return (self.session.scalars(stmt)).unique().all()
+
+    def in_environment(self, environment_id: int) -> Sequence[tuple[C, P, str]]:
+        """Every row deployed to the environment, with its resource and project name, in
+        one statement (the resource's own rows are not loaded)."""
+        fk = getattr(self.child, self.parent_fk)
+        stmt = (
+            select(self.child, self.parent, Project.name)
+            .join(self.parent, self.parent.id == fk)
+            .join(Project, Project.id == self.parent.project_id)
+            .where(self.child.environment_id == environment_id)
+        )
+        return [(row, parent, name) for row, parent, name in self.session.execute(stmt).all()]
 
     def listing(self, project_id: int) -> tuple[Sequence[P], dict[int, str]]:
         """The project's resources and the names of every environment they are in: two

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
@@ -34,6 +34,13 @@ class ProjectRepository:
             .order_by(Project.name)
         )
         return (self.session.scalars(stmt)).all()
+
+    def get_many(self, project_ids: Iterable[int]) -> dict[int, Project]:
+        """Projects by id, in one statement."""
+        ids = set(project_ids)
+        if not ids:
+            return {}
+        return {p.id: p for p in self.session.scalars(select(Project).where(Project.id.in_(ids)))}
 
     def list_all(self) -> Sequence[Project]:
         return (self.session.scalars(select(Project).order_by(Project.name))).all()
