@@ -43,13 +43,15 @@ class Keyops:
         return EnvironmentService(session, known_targets=target_names(self.settings))
 
 
-def get_keyops(request: Request) -> Keyops:
+# Dependencies are coroutines even where they need not be: FastAPI runs a plain
+# function dependency in its thread pool, one thread hop per request for nothing.
+async def get_keyops(request: Request) -> Keyops:
     keyops = request.app.state.keyops
     assert isinstance(keyops, Keyops)
     return keyops
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings = request.app.state.settings
     assert isinstance(settings, Settings)
     return settings

@@ -139,9 +139,10 @@ class Deployer:
         """Write the plan's desired state with the change; called by its unit of work."""
         changes_by_env = plan.pending()
         repo = DesiredStateRepository(session)
-        states = repo.lock(changes_by_env)
-        revision = repo.next_revision()
         now = utcnow()
+        locked = repo.lock(changes_by_env, nodes_since=now - self._node_ttl())
+        states = {i: env.state for i, env in locked.items()}
+        revision = repo.next_revision()
         rows: list[dict[str, Any]] = []
         for env_id, (deploy, remove) in changes_by_env.items():
             if env_id not in states:
@@ -149,9 +150,7 @@ class Deployer:
             rows += [self._artifact_row(env_id, None, ref, revision, now) for ref in remove]
             rows += [self._artifact_row(env_id, a, a.ref, revision, now) for a in deploy]
         repo.write_artifacts(rows)
-        local_ids = [i for i, s in states.items() if s.target == LOCAL]
-        nodes = repo.connected_counts(local_ids, now - self._node_ttl())
-        delivered = [i for i in local_ids if not nodes.get(i)]
+        delivered = [i for i, env in locked.items() if env.state.target == LOCAL and not env.nodes]
         waiting = [i for i in states if i not in delivered]
         repo.set_revision(delivered, revision, applied=True)
         repo.set_revision(waiting, revision, applied=False)

@@ -104,21 +104,23 @@ class TokenService:
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for; Unauthorized if it does not hold."""
         digest = hash_token(token)
-        record = self.tokens.get_by_hash(digest)
+        found = self.tokens.credentials(digest)
         # The lookup is by hash, so a timing difference reveals nothing about the token;
         # the explicit compare guards against a collation that folds case.
-        if record is None or not hmac.compare_digest(record.token_hash, digest):
+        if found is None or not hmac.compare_digest(found.token_hash, digest):
             raise Unauthorized("Invalid token")
         now = utcnow()
-        if record.revoked_at is not None or (
-            record.expires_at is not None and record.expires_at <= now
+        if found.revoked_at is not None or (
+            found.expires_at is not None and found.expires_at <= now
         ):
             raise Unauthorized("Invalid token")
-        user = record.user
-        if not user.enabled:
+        if not found.enabled:
             raise Unauthorized("Invalid token")
         return Principal(
-            user_id=user.id, username=user.username, roles=user.role_names, token_id=record.id
+            user_id=found.user_id,
+            username=found.username,
+            roles=found.roles,
+            token_id=found.token_id,
         )
 
 

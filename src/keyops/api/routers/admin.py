@@ -30,13 +30,14 @@ from keyops.api.schemas.users import (
     UserUpdate,
 )
 from keyops.config import Settings
+from keyops.cpu import run_cpu
 from keyops.deploy.plan import ChangePlan
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.gateway import GatewayService, set_tls_identity
 from keyops.domain.projects import ProjectService
 from keyops.domain.roles import Role
 from keyops.domain.tokens import TokenService, parse_expiry
-from keyops.domain.users import UserService
+from keyops.domain.users import UserService, hash_password
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring
 from keyops.storage.models import AccessToken, Environment, GatewayCredential, User
@@ -82,8 +83,13 @@ async def list_users(_: AdminPrincipal, k: KeyopsDep) -> dict[str, Any]:
 
 @router.post("/users/", summary="Create a user")
 async def create_user(body: UserCreate, _: AdminPrincipal, k: KeyopsDep) -> dict[str, Any]:
+    # argon2 runs in the CPU pool, before the transaction, never in the writer thread.
+    password_hash = await run_cpu(hash_password, body.password)
+
     def work(session: Session) -> dict[str, Any]:
-        user = UserService(session).create(body.username, body.password, body.roles)
+        user = UserService(session).create(
+            body.username, body.password, body.roles, password_hash=password_hash
+        )
         return result(_user(user))
 
     return await k.db.write(work)
@@ -101,6 +107,10 @@ async def get_user(username: str, _: AdminPrincipal, k: KeyopsDep) -> dict[str, 
 async def update_user(
     username: str, body: UserUpdate, principal: AdminPrincipal, k: KeyopsDep
 ) -> dict[str, Any]:
+    password_hash = None
+    if body.password is not None:
+        password_hash = await run_cpu(hash_password, body.password)
+
     def work(session: Session) -> dict[str, Any]:
         if username == principal.username:
             # Like deleting oneself: an admin must not lock themselves out over REST.
@@ -111,7 +121,7 @@ async def update_user(
         users = UserService(session)
         user = users.get(username)
         if body.password is not None:
-            users.set_password(username, body.password)
+            users.set_password(username, body.password, password_hash=password_hash)
         if body.roles is not None:
             users.set_roles(username, body.roles)
         if body.enabled is not None:

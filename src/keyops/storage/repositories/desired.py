@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -55,13 +55,119 @@ def _state(row: Any) -> EnvironmentState:
     return EnvironmentState(row.id, row.name, row.target, row.revision, row.applied_revision)
 
 
+_ENV: Table = Environment.__table__  # type: ignore[assignment]
+_NODE: Table = GatewayNode.__table__  # type: ignore[assignment]
+_COUNTER: Table = RevisionCounter.__table__  # type: ignore[assignment]
+_ARTIFACT: Table = DeployedArtifact.__table__  # type: ignore[assignment]
+_UPSERT_COLUMNS = (
+    "content",
+    "sealed",
+    "content_hash",
+    "alias",
+    "present",
+    "revision",
+    "deployed_at",
+)
+
+
+def _connected_subquery() -> Any:
+    return (
+        select(func.count())
+        .where(
+            _NODE.c.environment_id == _ENV.c.id,
+            _NODE.c.connected,
+            _NODE.c.last_seen >= bindparam("since"),
+        )
+        .scalar_subquery()
+    )
+
+
+# Built once: the write path runs these on every change, and building a statement costs
+# more than running it on SQLite.
+_LOCK = (
+    select(
+        _ENV.c.id,
+        _ENV.c.name,
+        _ENV.c.target,
+        _ENV.c.revision,
+        _ENV.c.applied_revision,
+        _connected_subquery().label("nodes"),
+    )
+    .where(_ENV.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ENV.c.id)
+)
+_LOCK_PG = _LOCK.with_for_update(of=_ENV)
+_NEXT_SQLITE = (
+    update(_COUNTER)
+    .where(_COUNTER.c.id == 1)
+    .values(value=_COUNTER.c.value + 1)
+    .returning(_COUNTER.c.value)
+)
+_NEXT_PG = select(func.nextval(SEQUENCE))
+
+
+def _upsert(insert_: Any) -> Any:
+    stmt = insert_(_ARTIFACT)
+    return stmt.on_conflict_do_update(
+        index_elements=["environment_id", "kind", "project", "name"],
+        set_={c: stmt.excluded[c] for c in _UPSERT_COLUMNS},
+        where=_ARTIFACT.c.revision <= stmt.excluded.revision,
+    )
+
+
+_UPSERT_SQLITE = _upsert(sqlite_insert)
+_UPSERT_PG = _upsert(pg_insert)
+
+
+def _set_revision(greatest: Any, *, applied: bool) -> Any:
+    revision = greatest(_ENV.c.revision, bindparam("revision"))
+    values: dict[str, Any] = {"revision": revision}
+    if applied:
+        values["applied_revision"] = revision
+    return update(_ENV).where(_ENV.c.id.in_(bindparam("ids", expanding=True))).values(values)
+
+
+_SET_REVISION = {
+    (postgres, applied): _set_revision(func.greatest if postgres else func.max, applied=applied)
+    for postgres in (False, True)
+    for applied in (False, True)
+}
+_CONFIRM = {
+    postgres: update(_ENV)
+    .where(_ENV.c.id == bindparam("env_id"))
+    .values(
+        applied_revision=(func.greatest if postgres else func.max)(
+            _ENV.c.applied_revision, bindparam("confirmed")
+        )
+    )
+    for postgres in (False, True)
+}
+_INSERT_ATTEMPT = insert(DeploymentAttempt)
+
+
+@dataclass(frozen=True, slots=True)
+class LockedEnvironment:
+    state: EnvironmentState
+    # Gateway nodes connected now (heard from within the node TTL).
+    nodes: int
+
+
 class DesiredStateRepository:
+    """Core statements on one connection: this is the write path's hot loop."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
         self.postgres = session.get_bind().dialect.name == "postgresql"
 
-    def lock(self, environment_ids: Iterable[int]) -> dict[int, EnvironmentState]:
-        """The environments' states, locked until commit (in id order: no deadlocks).
+    @property
+    def _conn(self) -> Any:
+        return self.session.connection()
+
+    def lock(
+        self, environment_ids: Iterable[int], *, nodes_since: datetime | None = None
+    ) -> dict[int, LockedEnvironment]:
+        """The environments' states and connected node counts, locked until commit (in id
+        order: no deadlocks).
 
         Locking before the revision is taken makes every environment see its changes
         commit in revision order, so a node that saw revision N never misses a smaller
@@ -70,33 +176,16 @@ class DesiredStateRepository:
         ids = sorted(set(environment_ids))
         if not ids:
             return {}
-        stmt = (
-            select(
-                Environment.id,
-                Environment.name,
-                Environment.target,
-                Environment.revision,
-                Environment.applied_revision,
-            )
-            .where(Environment.id.in_(ids))
-            .order_by(Environment.id)
+        since = nodes_since or utcnow()
+        rows = self._conn.execute(
+            _LOCK_PG if self.postgres else _LOCK, {"ids": ids, "since": since}
         )
-        if self.postgres:
-            stmt = stmt.with_for_update()
-        return {row.id: _state(row) for row in self.session.execute(stmt)}
+        return {row.id: LockedEnvironment(_state(row), int(row.nodes)) for row in rows}
 
     def next_revision(self) -> int:
         """The next global revision: a sequence on PostgreSQL (no hot row), the counter
         row on SQLite (whose writers are serialised anyway)."""
-        if self.postgres:
-            value = self.session.scalar(select(func.nextval(SEQUENCE)))
-        else:
-            value = self.session.scalar(
-                update(RevisionCounter)
-                .where(RevisionCounter.id == 1)
-                .values(value=RevisionCounter.value + 1)
-                .returning(RevisionCounter.value)
-            )
+        value = self._conn.execute(_NEXT_PG if self.postgres else _NEXT_SQLITE).scalar()
         assert value is not None, "revision counter missing: migrations not applied?"
         return int(value)
 
@@ -109,73 +198,27 @@ class DesiredStateRepository:
 
     def write_artifacts(self, rows: Sequence[dict[str, Any]]) -> None:
         """Upsert artifact rows (tombstones included); an older revision never wins."""
-        if not rows:
-            return
-        insert_ = pg_insert if self.postgres else sqlite_insert
-        stmt = insert_(DeployedArtifact)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["environment_id", "kind", "project", "name"],
-            set_={
-                c: stmt.excluded[c]
-                for c in (
-                    "content",
-                    "sealed",
-                    "content_hash",
-                    "alias",
-                    "present",
-                    "revision",
-                    "deployed_at",
-                )
-            },
-            where=DeployedArtifact.revision <= stmt.excluded.revision,
-        )
-        self.session.connection().execute(stmt, list(rows))
-
-    def connected_counts(self, environment_ids: Iterable[int], since: datetime) -> dict[int, int]:
-        """Environment id -> gateway nodes connected now (heard from since ``since``)."""
-        ids = list(environment_ids)
-        if not ids:
-            return {}
-        stmt = (
-            select(GatewayNode.environment_id, func.count())
-            .where(
-                GatewayNode.environment_id.in_(ids),
-                GatewayNode.connected,
-                GatewayNode.last_seen >= since,
-            )
-            .group_by(GatewayNode.environment_id)
-        )
-        return {row[0]: int(row[1]) for row in self.session.execute(stmt)}
+        if rows:
+            self._conn.execute(_UPSERT_PG if self.postgres else _UPSERT_SQLITE, list(rows))
 
     def set_revision(self, environment_ids: Iterable[int], revision: int, *, applied: bool) -> None:
         """Record that the environments' desired state is now at ``revision`` (and, with
         ``applied``, that their target already holds it)."""
         ids = list(environment_ids)
-        if not ids:
-            return
-        values: dict[str, Any] = {"revision": func.max(Environment.revision, revision)}
-        if self.postgres:
-            values["revision"] = func.greatest(Environment.revision, revision)
-        if applied:
-            values["applied_revision"] = values["revision"]
-        self.session.execute(update(Environment).where(Environment.id.in_(ids)).values(values))
+        if ids:
+            stmt = _SET_REVISION[(self.postgres, applied)]
+            self._conn.execute(stmt, {"ids": ids, "revision": revision})
 
     def confirm(self, confirmations: Iterable[tuple[int, int]]) -> None:
         """Record (environment id, revision) pairs a target confirmed; never goes back."""
-        greatest = func.greatest if self.postgres else func.max
-        for env_id, revision in confirmations:
-            self.session.execute(
-                update(Environment)
-                .where(Environment.id == env_id)
-                .values(applied_revision=greatest(Environment.applied_revision, revision))
-            )
+        params = [{"env_id": e, "confirmed": r} for e, r in confirmations]
+        if params:
+            self._conn.execute(_CONFIRM[self.postgres], params)
 
     def add_attempts(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             at = utcnow()
-            self.session.connection().execute(
-                insert(DeploymentAttempt), [{"at": at, **row} for row in rows]
-            )
+            self._conn.execute(_INSERT_ATTEMPT, [{"at": at, **row} for row in rows])
 
     def behind(self) -> list[EnvironmentState]:
         """Environments whose target has not confirmed their newest desired state."""

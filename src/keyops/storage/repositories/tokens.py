@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from keyops.storage.models import AccessToken, User
+from keyops.storage.models import AccessToken, User, UserRole
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCredentials:
+    """A token's record and its user's, as authenticating a request needs them."""
+
+    token_id: int
+    token_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    user_id: int
+    username: str
+    enabled: bool
+    roles: frozenset[str]
+
+
+# Built once: every authenticated request runs it.
+_CREDENTIALS = (
+    select(
+        AccessToken.id,
+        AccessToken.token_hash,
+        AccessToken.revoked_at,
+        AccessToken.expires_at,
+        User.id.label("user_id"),
+        User.username,
+        User.enabled,
+        UserRole.role,
+    )
+    .join(User, User.id == AccessToken.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
 
 
 class TokenRepository:
@@ -20,13 +53,22 @@ class TokenRepository:
         self.session.flush()
         return token
 
-    def get_by_hash(self, token_hash: str) -> AccessToken | None:
-        stmt = (
-            select(AccessToken)
-            .where(AccessToken.token_hash == token_hash)
-            .options(selectinload(AccessToken.user).selectinload(User.roles))
+    def credentials(self, token_hash: str) -> TokenCredentials | None:
+        """The token and its user in one statement, or None."""
+        rows = self.session.execute(_CREDENTIALS, {"token_hash": token_hash}).all()
+        if not rows:
+            return None
+        first = rows[0]
+        return TokenCredentials(
+            first.id,
+            first.token_hash,
+            first.revoked_at,
+            first.expires_at,
+            first.user_id,
+            first.username,
+            first.enabled,
+            frozenset(r.role for r in rows if r.role is not None),
         )
-        return self.session.scalar(stmt)
 
     def get(self, token_id: int) -> AccessToken | None:
         return self.session.get(AccessToken, token_id)
