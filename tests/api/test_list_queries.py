@@ -105,14 +105,21 @@ class StatementLog:
 
 @contextmanager
 def statement_log(app: FastAPI) -> Iterator[StatementLog]:
-    # An AsyncEngine runs its statements on .sync_engine; a sync Engine is its own.
-    engine: Engine = getattr(app.state.db.engine, "sync_engine", app.state.db.engine)
-    log = StatementLog(engine)
-    event.listen(engine, "before_cursor_execute", log._before)
+    """Every statement of the app's engines (SQLite reads have an engine of their own),
+    with the list cache off: what is counted is what building a list costs."""
+    db = app.state.db
+    engines: list[Engine] = list({id(e): e for e in (db.engine, db.read_engine)}.values())
+    log = StatementLog(engines[0])
+    lists = app.state.keyops.lists
+    kept, lists.max_bytes = lists.max_bytes, 0
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", log._before)
     try:
         yield log
     finally:
-        event.remove(engine, "before_cursor_execute", log._before)
+        lists.max_bytes = kept
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", log._before)
 
 
 @dataclass

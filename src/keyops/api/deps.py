@@ -9,12 +9,13 @@ its change as one unit of work (``Keyops.deployer.change`` or ``Keyops.db.write`
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from keyops.api.list_cache import ListCache
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.deploy.service import Deployer
@@ -38,6 +39,7 @@ class Keyops:
     db: Database
     keyring: Keyring
     deployer: Deployer
+    lists: ListCache = field(default_factory=ListCache)
 
     def environments(self, session: Session) -> EnvironmentService:
         return EnvironmentService(session, known_targets=target_names(self.settings))

@@ -20,6 +20,7 @@ class ChangePlan:
 
     def __init__(self) -> None:
         self._by_env: dict[int, _Pending] = {}
+        self._projects: set[str] = set()
 
     def _pending(self, env: Environment) -> _Pending:
         if env.id not in self._by_env:
@@ -36,12 +37,24 @@ class ChangePlan:
         pending.deploy.pop(ref, None)
         pending.undeploy[ref] = None
 
+    def touch_project(self, project: str) -> None:
+        """Name a project whose resources changed although nothing of it is (un)deployed
+        (a JWK of a project with no environment, a JWK detached from its source)."""
+        self._projects.add(project)
+
+    @property
+    def projects(self) -> set[str]:
+        """Every project whose resources the change touches."""
+        named = {a.project for p in self._by_env.values() for a in p.deploy}
+        named |= {r.project for p in self._by_env.values() for r in p.undeploy}
+        return named | self._projects
+
     def touch(self, env: Environment) -> None:
         """Name an environment in the result even if nothing in it changes."""
         self._pending(env)
 
     def __bool__(self) -> bool:
-        return bool(self._by_env)
+        return bool(self._by_env or self._projects)
 
     def pending(self) -> dict[int, tuple[list[Artifact], list[ArtifactRef]]]:
         """Environment id -> (artifacts to deploy, refs to undeploy), in naming order."""

@@ -174,6 +174,7 @@ class Deployer:
                 PendingEnvironment(change, state.revision, state.applied_revision, confirmed)
             )
         repo.add_attempts(attempts)
+        repo.bump_projects(plan.projects)
         notify.publish(session, *(notify.environment_topic(i) for i in states))
         return Rollout(revision, tuple(pending), undeploy)
 

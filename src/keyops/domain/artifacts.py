@@ -1,4 +1,5 @@
-"""How each kind of resource looks to an environment: one place per kind."""
+"""How a JWK looks to an environment (certificates, keys and keystores build theirs in
+their own service's ``artifact``)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,9 @@ import json
 from typing import Any
 
 from keyops.deploy.target import Artifact, ArtifactRef
-from keyops.storage.models import CertificateEnvironment, Jwk
+from keyops.storage.models import Jwk
 
-CERTIFICATE = "certificate"
 JWK = "jwk"
-
-
-def certificate_ref(project: str, name: str) -> ArtifactRef:
-    return ArtifactRef(CERTIFICATE, project, name)
-
-
-def certificate_artifact(project: str, name: str, row: CertificateEnvironment) -> Artifact:
-    """A certificate in an environment: its DER, under its alias."""
-    return Artifact(certificate_ref(project, name), row.der, alias=row.alias)
 
 
 def jwk_ref(project: str, name: str) -> ArtifactRef:

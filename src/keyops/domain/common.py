@@ -11,7 +11,7 @@ from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import ArtifactRef
 from keyops.domain.users import check_resource_name
 from keyops.errors import BadRequest
-from keyops.storage.models import Environment
+from keyops.storage.repositories.environments import EnvironmentRepository
 
 T = TypeVar("T")
 
@@ -47,7 +47,5 @@ def undeploy_from(
     session: Session, plan: ChangePlan, environment_ids: Iterable[int], ref: ArtifactRef
 ) -> None:
     """Plan the removal of an artifact from each of these environments (those that exist)."""
-    for env_id in sorted(set(environment_ids)):
-        env = session.get(Environment, env_id)
-        if env is not None:
-            plan.undeploy(env, ref)
+    for env in EnvironmentRepository(session).get_many(environment_ids):
+        plan.undeploy(env, ref)

@@ -5,33 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keyops.crypto.x509 import ParsedCertificate, parse_certificate
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
-from keyops.domain.artifacts import certificate_artifact, jwk_artifact
-from keyops.domain.keys import key_artifact
-from keyops.domain.keystores import keystore_artifact
-from keyops.domain.material import full_jwk, key_password_of, material_of, store_of
+from keyops.domain.artifacts import jwk_artifact
+from keyops.domain.certificates import CertificateService
+from keyops.domain.environments import EnvironmentService
+from keyops.domain.keys import KeyService
+from keyops.domain.keystores import KeystoreService
+from keyops.domain.material import full_jwk
 from keyops.domain.projects import ADMIN_PROJECT
 from keyops.secrets import Keyring
-from keyops.storage.models import (
-    Certificate,
-    CertificateEnvironment,
-    CryptoKey,
-    CryptoKeyEnvironment,
-    DeployedArtifact,
-    DeploymentAttempt,
-    Environment,
-    Jwk,
-    Keystore,
-    KeystoreEnvironment,
-    Project,
-)
+from keyops.storage.models import DeployedArtifact, DeploymentAttempt, Environment
 from keyops.storage.repositories.desired import DesiredStateRepository
 from keyops.storage.repositories.environments import EnvironmentRepository
+from keyops.storage.repositories.jwks import JwkRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,49 +52,17 @@ def deployed(
 
 def desired(session: Session, environment: Environment, keyring: Keyring) -> list[Artifact]:
     """Everything that should be deployed to the environment according to stored state."""
-    artifacts: list[Artifact] = []
-    cert_rows = session.execute(
-        select(CertificateEnvironment, Certificate.name, Project.name)
-        .join(Certificate, Certificate.id == CertificateEnvironment.certificate_id)
-        .join(Project, Project.id == Certificate.project_id)
-        .where(CertificateEnvironment.environment_id == environment.id)
+    # Reading desired state creates no environment: no target kind is needed.
+    envs = EnvironmentService(session, known_targets=frozenset())
+    certificates, keys, keystores = (
+        kind(session, envs, keyring) for kind in (CertificateService, KeyService, KeystoreService)
     )
-    for row, cert_name, project_name in cert_rows.all():
-        artifacts.append(certificate_artifact(project_name, cert_name, row))
-    envs = EnvironmentRepository(session)
-    limited = envs.limited_to(environment.id)
-    jwk_stmt = select(Jwk, Project.name).join(Project, Project.id == Jwk.project_id)
-    if limited:
-        jwk_stmt = jwk_stmt.where(Jwk.project_id.in_(limited))
-    for jwk, project_name in (session.execute(jwk_stmt)).all():
+    artifacts = certificates.desired_in(environment)
+    limited = EnvironmentRepository(session).limited_to(environment.id)
+    for jwk, project_name in JwkRepository(session).with_project_names(limited or None):
         artifacts.append(jwk_artifact(project_name, jwk, full_jwk(jwk, keyring)))
-    key_rows = session.execute(
-        select(CryptoKeyEnvironment, CryptoKey, Project.name)
-        .join(CryptoKey, CryptoKey.id == CryptoKeyEnvironment.key_id)
-        .join(Project, Project.id == CryptoKey.project_id)
-        .where(CryptoKeyEnvironment.environment_id == environment.id)
-    )
-    for key_row, key, project_name in key_rows.all():
-        material = material_of(key_row, key.key_type, keyring)
-        artifacts.append(key_artifact(project_name, key.name, material))
-    store_rows = session.execute(
-        select(KeystoreEnvironment, Keystore.name, Project.name)
-        .join(Keystore, Keystore.id == KeystoreEnvironment.keystore_id)
-        .join(Project, Project.id == Keystore.project_id)
-        .where(KeystoreEnvironment.environment_id == environment.id)
-    )
-    for store_row, store_name, project_name in store_rows.all():
-        data, password = store_of(store_row, keyring)
-        artifacts.append(
-            keystore_artifact(
-                project_name,
-                store_name,
-                store_row.store_type,
-                data,
-                password,
-                key_password_of(store_row, keyring),
-            )
-        )
+    artifacts += keys.desired_in(environment)
+    artifacts += keystores.desired_in(environment)
     return artifacts
 
 

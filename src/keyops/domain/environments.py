@@ -13,6 +13,7 @@ from keyops.domain.users import check_name
 from keyops.errors import BadRequest, Conflict, NotFound
 from keyops.storage.integrity import is_unique_violation
 from keyops.storage.models import Environment, Project
+from keyops.storage.repositories.desired import DesiredStateRepository
 from keyops.storage.repositories.environments import EnvironmentRepository
 
 
@@ -98,6 +99,8 @@ class EnvironmentService:
 
     def delete(self, name: str) -> None:
         self.environments.delete(self.get(name))
+        # Every project's lists named the environment: none of them may be served cached.
+        DesiredStateRepository(self.session).bump_projects(None)
 
     def projects_of(self, env: Environment) -> list[int]:
         return self.environments.limited_to(env.id)

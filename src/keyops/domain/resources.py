@@ -39,7 +39,7 @@ from keyops.storage.repositories.per_environment import PerEnvironmentRepository
 
 __all__ = ["Derive", "Named", "PerEnvironmentService", "Validated"]
 
-Derive = Callable[[Jwk], "dict[str, Any] | None"]
+Derive = Callable[[Jwk], dict[str, Any] | None]
 
 
 class Named(Protocol):
@@ -79,9 +79,9 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         self, session: Session, environments: EnvironmentService, keyring: Keyring
     ) -> None:
         self.session = session
+        self.repo: PerEnvironmentRepository[M, R] = self.repository(session)
         self.environments = environments
         self.keyring = keyring
-        self.repo: PerEnvironmentRepository[M, R] = self.repository(session)
 
     # --- hooks -------------------------------------------------------------------------
 
@@ -97,9 +97,7 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         """The kind's checks of the request, in its documented order."""
         raise NotImplementedError
 
-    def check_conflicts(
-        self, project: Project, name: str, valid: V, except_id: int | None
-    ) -> None:
+    def check_conflicts(self, project: Project, name: str, valid: V, except_id: int | None) -> None:
         """Checks against the project's other resources; ``except_id`` is the one updated."""
 
     def rows(self, project: Project, valid: V) -> list[R]:
@@ -144,9 +142,7 @@ class PerEnvironmentService(Generic[M, R, In, V]):
             raise self.already_exists(name, self.exists_hint)
         return name
 
-    def check_existing(
-        self, project: Project, name: str, inp: In, *, lock: bool
-    ) -> tuple[M, str]:
+    def check_existing(self, project: Project, name: str, inp: In, *, lock: bool) -> tuple[M, str]:
         """The resource an update replaces (locked if ``lock``) and its new name."""
         new_name = self.new_name(name, inp)
         resource = self.repo.get(project.id, name, for_update=lock)

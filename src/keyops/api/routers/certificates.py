@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Query, Request
+from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.forms import read_form, single_file, single_text
+from keyops.api.resources import JwkUpdateParams, ResourceRoutes, Service, change_answer
 from keyops.api.routing import SlashAgnosticRouter
-from keyops.api.schemas.certificates import certificate, truststore_certificate
+from keyops.api.schemas.certificates import CertificateRead, certificate, truststore_certificate
+from keyops.api.schemas.common import DeploymentRead, ResultList
 from keyops.domain.certificates import (
     CertificateInput,
     CertificateService,
     parse_environment_list,
 )
 from keyops.domain.deployments import truststore
-from keyops.domain.jwks import jwk_update_from_query
 from keyops.domain.projects import ADMIN_PROJECT
 from keyops.errors import BadRequest
+
+if TYPE_CHECKING:
+    # Only to annotate the shapes: routers reach storage through their dependencies.
+    from keyops.storage.models import Certificate, Project
 
 router = SlashAgnosticRouter(
     prefix="/apiops/projects/{projectName}/certificates", tags=["certificates"]
@@ -88,26 +93,45 @@ def _service(k: Keyops, session: Session) -> CertificateService:
     return CertificateService(session, k.environments(session), k.keyring)
 
 
-@router.post("/", summary="Create certificate", openapi_extra=MULTIPART_BODY)
+def _shape(
+    service: Service, cert: Certificate, names: dict[int, str], project: Project, full: bool
+) -> dict[str, Any]:
+    return certificate(cert, names, with_content=full)
+
+
+routes = ResourceRoutes(
+    router,
+    "certificate",
+    "certificateName",
+    _service,
+    _shape,
+    ResultList[CertificateRead],
+    cached_list=True,
+)
+CertificateList = ResultList[CertificateRead]
+
+
+@router.post(
+    "/",
+    summary="Create certificate",
+    openapi_extra=MULTIPART_BODY,
+    response_model=DeploymentRead,
+)
 async def create_certificate(
     request: Request, project: DeployerProject, k: KeyopsDep
 ) -> dict[str, Any]:
     inp = await _read_input(request, k.settings.max_upload_bytes)
-    result = await k.deployer.change(lambda s: _service(k, s).create(project, inp).plan)
-    return {"success": True, "deploymentResult": result.as_contract()}
+    return await change_answer(k, lambda s: _service(k, s).create(project, inp))
 
 
-@router.get("/", summary="List certificates")
-async def list_certificates(project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
-    def read(session: Session) -> list[dict[str, Any]]:
-        certs, names = _service(k, session).listing(project)
-        return [certificate(cert, names, with_content=False) for cert in certs]
-
-    rows = await k.db.read(read)
-    return {"success": True, "resultList": rows, "resultCount": len(rows)}
+routes.add_list()
 
 
-@router.get("/truststore/{environmentName}/", summary="Get truststore certificates")
+@router.get(
+    "/truststore/{environmentName}/",
+    summary="Get truststore certificates",
+    response_model=CertificateList,
+)
 async def truststore_certificates(
     environmentName: str, project: ReaderProject, k: KeyopsDep
 ) -> dict[str, Any]:
@@ -130,46 +154,30 @@ async def truststore_certificates(
     return {"success": True, "resultList": rows, "resultCount": len(rows)}
 
 
-@router.get("/{certificateName}/", summary="Get certificate")
-async def get_certificate(
-    certificateName: str, project: ReaderProject, k: KeyopsDep
-) -> dict[str, Any]:
-    def read(session: Session) -> dict[str, Any]:
-        cert = _service(k, session).get(project, certificateName)
-        names = _service(k, session).environment_names(cert)
-        return certificate(cert, names, with_content=True)
-
-    return {"success": True, "resultList": [await k.db.read(read)], "resultCount": 1}
+routes.add_get()
 
 
 @router.put(
-    "/{certificateName}/", summary="Update certificate", openapi_extra=MULTIPART_UPDATE_BODY
+    "/{certificateName}/",
+    summary="Update certificate",
+    openapi_extra=MULTIPART_UPDATE_BODY,
+    response_model=DeploymentRead,
 )
 async def update_certificate(
     certificateName: str,
     request: Request,
     project: DeployerProject,
     k: KeyopsDep,
-    updateReferencedJwks: Annotated[str | None, Query()] = None,
-    jwkUpdateAction: Annotated[str | None, Query()] = None,
-    updateScope: Annotated[str | None, Query()] = None,
+    jwk_update: JwkUpdateParams,
 ) -> dict[str, Any]:
-    jwk_update = jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
+    checked = jwk_update()
     inp = await _read_input(request, k.settings.max_upload_bytes)
-    result = await k.deployer.change(
-        lambda s: _service(k, s).update(project, certificateName, inp, jwk_update).plan
+    return await change_answer(
+        k, lambda s: _service(k, s).update(project, certificateName, inp, checked)
     )
-    return {"success": True, "deploymentResult": result.as_contract()}
 
 
-@router.delete("/{certificateName}/", summary="Delete certificate")
-async def delete_certificate(
-    certificateName: str, project: DeployerProject, k: KeyopsDep
-) -> dict[str, Any]:
-    result = await k.deployer.change(
-        lambda s: _service(k, s).delete(project, certificateName).plan, undeploy=True
-    )
-    return {"success": True, "deploymentResult": result.as_contract()}
+routes.add_delete()
 
 
 @router.get(
@@ -181,9 +189,10 @@ async def delete_certificate(
 async def export_certificate(
     certificateName: str, project: ReaderProject, k: KeyopsDep
 ) -> Response:
-    def read(session: Session) -> tuple[Any, dict[int, str]]:
-        cert = _service(k, session).get(project, certificateName)
-        return cert, _service(k, session).environment_names(cert)
+    def read(session: Session) -> tuple[Certificate, dict[int, str]]:
+        service = _service(k, session)
+        cert = service.get(project, certificateName)
+        return cert, service.environment_names(cert)
 
     cert, names = await k.db.read(read)
     buffer = io.BytesIO()

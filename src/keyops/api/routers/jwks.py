@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.routing import SlashAgnosticRouter
+from keyops.api.schemas.common import DeploymentRead, ResultList
 from keyops.api.schemas.jwks import (
     JwkCreate,
     JwkFromCertificate,
@@ -17,6 +19,7 @@ from keyops.api.schemas.jwks import (
     JwkFromKeystore,
     JwkFromUrl,
     JwkGenerate,
+    JwkRead,
     JwkUpdateBody,
     jwk_detail,
     jwk_summary,
@@ -29,6 +32,8 @@ from keyops.storage.models import Project
 from keyops.storage.models.base import utcnow
 
 router = SlashAgnosticRouter(prefix="/apiops/projects/{projectName}/jwks", tags=["jwks"])
+# A get answers a list of one; a list leaves the key material out (decision 9).
+JwkList = ResultList[JwkRead]
 
 
 def _service(k: Keyops, session: Session) -> JwkService:
@@ -65,7 +70,7 @@ async def _create(
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
-@router.post("/", summary="Create JWK")
+@router.post("/", summary="Create JWK", response_model=DeploymentRead)
 async def create_jwk(
     body: JwkCreate,
     project: DeployerProject,
@@ -89,7 +94,7 @@ async def create_jwk(
     return await _create(project, inp, body, k)
 
 
-@router.post("/parse-from-url", summary="Parse JWK from URL")
+@router.post("/parse-from-url", summary="Parse JWK from URL", response_model=DeploymentRead)
 async def parse_from_url(
     body: JwkFromUrl,
     project: DeployerProject,
@@ -105,7 +110,9 @@ async def parse_from_url(
     return await _create(project, inp, body, k)
 
 
-@router.post("/parse-from-clipboard", summary="Parse JWK from clipboard")
+@router.post(
+    "/parse-from-clipboard", summary="Parse JWK from clipboard", response_model=DeploymentRead
+)
 async def parse_from_clipboard(
     body: JwkFromClipboard,
     project: DeployerProject,
@@ -121,7 +128,9 @@ async def parse_from_clipboard(
     return await _create(project, inp, None, k)
 
 
-@router.post("/parse-from-certificate", summary="Parse JWK from certificate")
+@router.post(
+    "/parse-from-certificate", summary="Parse JWK from certificate", response_model=DeploymentRead
+)
 async def parse_from_certificate(
     body: JwkFromCertificate,
     project: DeployerProject,
@@ -140,7 +149,7 @@ async def parse_from_certificate(
     return await _create(project, inp, None, k)
 
 
-@router.post("/parse-from-key", summary="Parse JWK from key")
+@router.post("/parse-from-key", summary="Parse JWK from key", response_model=DeploymentRead)
 async def parse_from_key(
     body: JwkFromKey,
     project: DeployerProject,
@@ -159,7 +168,9 @@ async def parse_from_key(
     return await _create(project, inp, None, k)
 
 
-@router.post("/parse-from-keystore", summary="Parse JWK from keystore")
+@router.post(
+    "/parse-from-keystore", summary="Parse JWK from keystore", response_model=DeploymentRead
+)
 async def parse_from_keystore(
     body: JwkFromKeystore,
     project: DeployerProject,
@@ -179,7 +190,7 @@ async def parse_from_keystore(
     return await _create(project, inp, None, k)
 
 
-@router.post("/generate", summary="Generate JWK")
+@router.post("/generate", summary="Generate JWK", response_model=DeploymentRead)
 async def generate(body: JwkGenerate, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
     kty = (body.type or "").strip().upper()
     params = {"RSA": body.rsa, "EC": body.ec, "OCT": body.oct, "OKP": body.okp}.get(kty)
@@ -192,19 +203,25 @@ async def generate(body: JwkGenerate, project: DeployerProject, k: KeyopsDep) ->
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
-@router.get("/", summary="List JWKs")
-async def list_jwks(project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+@router.get("/", summary="List JWKs", response_model=JwkList, response_model_exclude_unset=True)
+async def list_jwks(project: ReaderProject, k: KeyopsDep) -> Response:
     def read(session: Session) -> list[dict[str, Any]]:
         service = _service(k, session)
         jwks = service.list_in_project(project)
         sources = service.source_names(jwks)
         return [jwk_summary(j, project.name, sources.get(j.id)) for j in jwks]
 
-    rows = await k.db.read(read)
-    return {"success": True, "resultList": rows, "resultCount": len(rows)}
+    async def build() -> dict[str, Any]:
+        rows = await k.db.read(read)
+        return {"success": True, "resultList": rows, "resultCount": len(rows)}
+
+    # Summaries only (no key material): kept until the project changes.
+    return await k.lists.answer(project, "jwk", JwkList, build)
 
 
-@router.get("/{jwkName}/", summary="Get JWK")
+@router.get(
+    "/{jwkName}/", summary="Get JWK", response_model=JwkList, response_model_exclude_unset=True
+)
 async def get_jwk(jwkName: str, project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
     def read(session: Session) -> dict[str, Any]:
         service = _service(k, session)
@@ -215,7 +232,7 @@ async def get_jwk(jwkName: str, project: ReaderProject, k: KeyopsDep) -> dict[st
     return {"success": True, "resultList": [await k.db.read(read)], "resultCount": 1}
 
 
-@router.put("/{jwkName}/", summary="Update JWK")
+@router.put("/{jwkName}/", summary="Update JWK", response_model=DeploymentRead)
 async def update_jwk(
     jwkName: str, body: JwkUpdateBody, project: DeployerProject, k: KeyopsDep
 ) -> dict[str, Any]:
@@ -225,7 +242,7 @@ async def update_jwk(
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
-@router.delete("/{jwkName}/", summary="Delete JWK")
+@router.delete("/{jwkName}/", summary="Delete JWK", response_model=DeploymentRead)
 async def delete_jwk(jwkName: str, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
     result = await k.deployer.change(
         lambda s: _service(k, s).delete(project, jwkName).plan, undeploy=True

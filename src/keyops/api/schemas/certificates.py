@@ -5,9 +5,27 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from keyops.api.schemas.common import CamelModel
 from keyops.crypto.x509 import format_instant
 from keyops.domain.deployments import TruststoreEntry
 from keyops.storage.models import Certificate, CertificateEnvironment
+
+
+class CertificateEnvironmentRead(CamelModel):
+    environment_name: str
+    start_date: str
+    end_date: str
+    # In a get, not in a list (decision 9).
+    base64_encoded_content: str | None = None
+    sha1_thumbprint: str
+    subject_dn: str
+    alias: str
+
+
+class CertificateRead(CamelModel):
+    name: str
+    description: str
+    certificate_environment_list: list[CertificateEnvironmentRead]
 
 
 def certificate_environment(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
 
 
 class CamelModel(BaseModel):
@@ -14,3 +18,32 @@ class CamelModel(BaseModel):
 
 class SuccessRead(BaseModel):
     success: bool = True
+
+
+class ResultList(CamelModel, Generic[T]):
+    """The keys & secrets list envelope (decision 2): a get answers a list of one."""
+
+    success: bool = True
+    result_list: list[T]
+    result_count: int
+
+
+class EnvironmentResultRead(CamelModel):
+    environment_name: str
+    success: bool
+    message: str
+
+
+class DeploymentResultRead(CamelModel):
+    """The ``deploymentResult`` object: ``success`` only if every environment succeeded."""
+
+    success: bool
+    message: str
+    environment_results: list[EnvironmentResultRead]
+
+
+class DeploymentRead(CamelModel):
+    """The answer of a change: what its roll-out did in each environment."""
+
+    success: bool = True
+    deployment_result: DeploymentResultRead

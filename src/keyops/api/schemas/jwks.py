@@ -126,6 +126,27 @@ class JwkUpdateBody(_Base):
     pass
 
 
+class JwkRead(CamelModel):
+    """The JWK management object; a get adds the key material and the JWK itself."""
+
+    name: str
+    description: str
+    project_id: str
+    source_type: str | None
+    source_id: str | None
+    source_url: str | None
+    type: str
+    kid: str | None
+    use_type: str | None
+    algorithm: str | None
+    private: bool
+    rsa: dict[str, Any] | None = None
+    ec: dict[str, Any] | None = None
+    oct: dict[str, Any] | None = None
+    okp: dict[str, Any] | None = None
+    jwk: dict[str, Any] | None = None
+
+
 def jwk_summary(jwk: Jwk, project_name: str, source_name: str | None) -> dict[str, Any]:
     """The JWK management object without key material (list, decision 9)."""
     return {

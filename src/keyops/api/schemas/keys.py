@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from keyops.api.schemas.common import CamelModel
 from keyops.crypto.keys import KeyMaterial
@@ -54,6 +54,53 @@ class KeystoreBody(CamelModel):
     key_store_environment_list: list[KeystoreEnvironmentBody] = Field(
         default_factory=list, max_length=100
     )
+
+
+class KeyEnvironmentRead(CamelModel):
+    environment_name: str
+    public_key: str | None
+    private_key: str | None
+    curve: str | None
+    key_size: int | None
+
+
+class KeyRead(CamelModel):
+    name: str
+    description: str
+    project_id: str
+    key_type: str
+    crypto_key_info_environment_list: list[KeyEnvironmentRead]
+
+
+class KeystoreEntryRead(CamelModel):
+    """An entry's alias and kind; the certificate summary when it holds a certificate."""
+
+    # Summaries stored by an earlier version may carry other facts: shown as stored.
+    model_config = ConfigDict(extra="allow")
+
+    alias: str
+    kind: str
+    subject_dn: str | None = None
+    issuer_dn: str | None = None
+    sha1_thumbprint: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    key_type: str | None = None
+    chain_length: int | None = None
+
+
+class KeystoreEnvironmentRead(CamelModel):
+    environment_name: str
+    type: str
+    file: str
+    entries: list[KeystoreEntryRead]
+
+
+class KeystoreRead(CamelModel):
+    name: str
+    description: str
+    project_id: str
+    key_store_environment_list: list[KeystoreEnvironmentRead]
 
 
 def key_environment(environment_name: str, material: KeyMaterial) -> dict[str, Any]:

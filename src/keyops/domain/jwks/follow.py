@@ -122,6 +122,8 @@ class JwkFollower:
         for item in items:
             jwk = item.jwk
             jwk.updated_at = now
+            # Either way its project's JWK list changes (source, or material).
+            plan.touch_project(item.project.name)
             if item.new is None:
                 detach(jwk)
                 continue

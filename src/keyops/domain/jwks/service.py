@@ -159,6 +159,7 @@ class JwkService:
                 raise already_exists(row.name) from None
             raise
         plan = ChangePlan()
+        plan.touch_project(project.name)
         self.deploy_everywhere(project, row, plan)
         return JwkChange(row, plan)
 
@@ -175,6 +176,7 @@ class JwkService:
             if self.jwks.get(project.id, target) is not None:
                 raise BadRequest(f"JWK (name: {target}) is already exist!")
         plan = ChangePlan()
+        plan.touch_project(project.name)
         if target != name:
             for env in self.environments_of(project):
                 plan.undeploy(env, jwk_ref(project.name, name))
@@ -195,6 +197,7 @@ class JwkService:
     def delete(self, project: Project, name: str) -> JwkChange:
         jwk = self.get(project, name)
         plan = ChangePlan()
+        plan.touch_project(project.name)
         for env in self.environments_of(project):
             plan.undeploy(env, jwk_ref(project.name, jwk.name))
         self.jwks.delete(jwk)

@@ -143,6 +143,13 @@ _CONFIRM = {
     for postgres in (False, True)
 }
 _INSERT_ATTEMPT = insert(DeploymentAttempt)
+_PROJECT: Table = Project.__table__  # type: ignore[assignment]
+_BUMP_PROJECTS = (
+    update(_PROJECT)
+    .where(_PROJECT.c.name.in_(bindparam("names", expanding=True)))
+    .values(content_revision=_PROJECT.c.content_revision + 1)
+)
+_BUMP_ALL_PROJECTS = update(_PROJECT).values(content_revision=_PROJECT.c.content_revision + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +221,15 @@ class DesiredStateRepository:
         params = [{"env_id": e, "confirmed": r} for e, r in confirmations]
         if params:
             self._conn.execute(_CONFIRM[self.postgres], params)
+
+    def bump_projects(self, names: Iterable[str] | None) -> None:
+        """Count a change to these projects' resources (None: every project's)."""
+        if names is None:
+            self._conn.execute(_BUMP_ALL_PROJECTS)
+            return
+        wanted = sorted(set(names))
+        if wanted:
+            self._conn.execute(_BUMP_PROJECTS, {"names": wanted})
 
     def add_attempts(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:

@@ -2,8 +2,10 @@
 
 Each environment records the revision of its newest committed desired state
 (``revision``) and the newest revision its target confirmed (``applied_revision``); the
-publish status is derived from the two instead of being stored. PostgreSQL hands out
-revisions from a sequence instead of a single counter row every writer locked.
+publish status is derived from the two instead of being stored. Each project counts the
+changes to its resources (``content_revision``), which cached lists are checked against.
+PostgreSQL hands out revisions from a sequence instead of a single counter row every
+writer locked.
 
 Revision ID: 0007
 Revises: 0006
@@ -45,6 +47,10 @@ def upgrade() -> None:
     op.execute("UPDATE environments SET applied_revision = revision WHERE status = 'PUBLISHED'")
     with op.batch_alter_table("environments") as batch:
         batch.drop_column("status")
+    with op.batch_alter_table("projects") as batch:
+        batch.add_column(
+            sa.Column("content_revision", sa.BigInteger(), nullable=False, server_default="0")
+        )
     if op.get_bind().dialect.name == "postgresql":
         start = (
             op.get_bind()
@@ -60,6 +66,8 @@ def downgrade() -> None:
             "UPDATE revision_counter SET value = (SELECT last_value FROM keyops_revision_seq)"
         )
         op.execute("DROP SEQUENCE keyops_revision_seq")
+    with op.batch_alter_table("projects") as batch:
+        batch.drop_column("content_revision")
     with op.batch_alter_table("environments") as batch:
         batch.add_column(
             sa.Column("status", sa.String(32), nullable=False, server_default="PUBLISHED")

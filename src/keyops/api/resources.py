@@ -1,0 +1,175 @@
+"""The endpoints every per-environment resource shares: create, list, get, update, delete.
+
+A router describes its kind once (``ResourceRoutes``) and adds the operations it has;
+every operation runs through its kind's ``PerEnvironmentService``.
+
+This module deliberately does not use ``from __future__ import annotations``: FastAPI
+reads the endpoints' annotations at runtime, and the body type is the router's.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
+from keyops.api.routing import SlashAgnosticRouter
+from keyops.api.schemas.common import DeploymentRead
+from keyops.domain.jwks import JwkUpdate, jwk_update_from_query
+from keyops.domain.resources import PerEnvironmentService
+
+if TYPE_CHECKING:
+    from keyops.storage.models import Project
+
+__all__ = ["JwkUpdateParams", "ResourceRoutes", "change_answer"]
+
+Service = PerEnvironmentService[Any, Any, Any, Any]
+# The resource as the contract shows it; ``full`` is a get's (decision 9), else a list's.
+Shape = Callable[[Service, Any, dict[int, str], "Project", bool], dict[str, Any]]
+# Work done between the request and its write, outside any transaction (keystore parsing).
+BeforeWrite = Callable[[Keyops, "Project", Any, "str | None"], Awaitable[Any]]
+
+
+def _jwk_update_params(
+    updateReferencedJwks: Annotated[str | None, Query()] = None,
+    jwkUpdateAction: Annotated[str | None, Query()] = None,
+    updateScope: Annotated[str | None, Query()] = None,
+) -> Callable[[], JwkUpdate]:
+    # Checked when the endpoint runs, after the body: a bad body is reported first.
+    return lambda: jwk_update_from_query(updateReferencedJwks, jwkUpdateAction, updateScope)
+
+
+# The JWK parameters of an update (decision 4): call it to check them.
+JwkUpdateParams = Annotated[Callable[[], JwkUpdate], Depends(_jwk_update_params)]
+
+
+async def change_answer(
+    k: Keyops, work: Callable[[Session], Any], *, undeploy: bool = False
+) -> dict[str, Any]:
+    """Run one change and answer its deployment result."""
+    result = await k.deployer.change(work, undeploy=undeploy)
+    return {"success": True, "deploymentResult": result.as_contract()}
+
+
+def _named(endpoint: Callable[..., Awaitable[Any]], param: str) -> Callable[..., Awaitable[Any]]:
+    """The endpoint with its ``name`` parameter called ``param``, as the path names it."""
+    signature = inspect.signature(endpoint)
+
+    async def renamed(**kwargs: Any) -> Any:
+        kwargs["name"] = kwargs.pop(param)
+        return await endpoint(**kwargs)
+
+    parameters = [
+        p.replace(name=param) if p.name == "name" else p for p in signature.parameters.values()
+    ]
+    setattr(renamed, "__signature__", signature.replace(parameters=parameters))  # noqa: B010
+    return renamed
+
+
+@dataclass(frozen=True)
+class ResourceRoutes:
+    """One kind's shared endpoints, each added by its own method so that a router keeps
+    its operations in its order; ``singular`` names them ("Get key", ``get_key``)."""
+
+    router: SlashAgnosticRouter
+    singular: str
+    param: str
+    service: Callable[[Keyops, Session], Service]
+    shape: Shape
+    # ResultList[<the kind's Read model>]
+    answer: type[BaseModel]
+    # For a JSON create and update: the body's model and the domain input it gives.
+    body_type: type[BaseModel] | None = None
+    to_input: Callable[[Any], Any] | None = None
+    before_write: BeforeWrite | None = None
+    # Lists of public material only (api/list_cache.py): kept until the project changes.
+    cached_list: bool = False
+
+    def _add(self, path: str, endpoint: Any, method: str, verb: str, **kwargs: Any) -> None:
+        noun = self.singular + ("s" if verb == "list" else "")
+        if path != "/":
+            endpoint = _named(endpoint, self.param)
+            path = "/{" + self.param + "}/"
+        self.router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            summary=f"{verb.capitalize()} {noun}",
+            name=f"{verb}_{noun}",
+            **kwargs,
+        )
+
+    def add_list(self) -> None:
+        async def list_all(project: ReaderProject, k: KeyopsDep) -> Any:
+            def read(session: Session) -> list[dict[str, Any]]:
+                service = self.service(k, session)
+                resources, names = service.listing(project)
+                return [self.shape(service, r, names, project, False) for r in resources]
+
+            async def build() -> dict[str, Any]:
+                rows = await k.db.read(read)
+                return {"success": True, "resultList": rows, "resultCount": len(rows)}
+
+            if self.cached_list:
+                return await k.lists.answer(project, self.singular, self.answer, build)
+            return await build()
+
+        self._add("/", list_all, "GET", "list", **self._read_answer())
+
+    def add_get(self) -> None:
+        async def get_one(name: str, project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+            def read(session: Session) -> dict[str, Any]:
+                service = self.service(k, session)
+                resource = service.get(project, name)
+                names = service.environment_names(resource)
+                return self.shape(service, resource, names, project, True)
+
+            return {"success": True, "resultList": [await k.db.read(read)], "resultCount": 1}
+
+        self._add("/{}/", get_one, "GET", "get", **self._read_answer())
+
+    def add_delete(self) -> None:
+        async def delete(name: str, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
+            return await change_answer(
+                k, lambda s: self.service(k, s).delete(project, name), undeploy=True
+            )
+
+        self._add("/{}/", delete, "DELETE", "delete", response_model=DeploymentRead)
+
+    async def _prepared(self, k: Keyops, project: "Project", body: Any, name: str | None) -> Any:
+        assert self.to_input is not None
+        inp = self.to_input(body)
+        if self.before_write is None:
+            return inp
+        return await self.before_write(k, project, inp, name)
+
+    def add_create(self) -> None:
+        async def create(body: self.body_type, project: DeployerProject, k: KeyopsDep) -> Any:  # type: ignore[name-defined]
+            inp = await self._prepared(k, project, body, None)
+            return await change_answer(k, lambda s: self.service(k, s).create(project, inp))
+
+        self._add("/", create, "POST", "create", response_model=DeploymentRead)
+
+    def add_update(self) -> None:
+        async def update(
+            name: str,
+            body: self.body_type,  # type: ignore[name-defined]
+            project: DeployerProject,
+            k: KeyopsDep,
+            jwk_update: JwkUpdateParams,
+        ) -> Any:
+            checked = jwk_update()
+            inp = await self._prepared(k, project, body, name)
+            return await change_answer(
+                k, lambda s: self.service(k, s).update(project, name, inp, checked)
+            )
+
+        self._add("/{}/", update, "PUT", "update", response_model=DeploymentRead)
+
+    def _read_answer(self) -> dict[str, Any]:
+        # A list leaves out what only a get shows (decision 9), rather than show it null.
+        return {"response_model": self.answer, "response_model_exclude_unset": True}
