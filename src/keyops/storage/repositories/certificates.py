@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from keyops.storage.models import Certificate, CertificateEnvironment
 from keyops.storage.repositories.per_environment import PerEnvironmentRepository
+
+_ROW = CertificateEnvironment
+# Built once: the seed's update runs these every time.
+_ALIASES = select(_ROW.environment_id).where(
+    _ROW.project_id == bindparam("project_id"),
+    _ROW.environment_id.in_(bindparam("environment_ids", expanding=True)),
+    _ROW.alias == bindparam("alias"),
+)
+_ALIASES_OF_OTHERS = _ALIASES.where(_ROW.certificate_id != bindparam("except_id"))
 
 
 class CertificateRepository(PerEnvironmentRepository[Certificate, CertificateEnvironment]):
@@ -20,11 +29,12 @@ class CertificateRepository(PerEnvironmentRepository[Certificate, CertificateEnv
         self, project_id: int, environment_ids: Sequence[int], alias: str, *, except_id: int | None
     ) -> list[int]:
         """Environment ids where another certificate of the project uses the alias."""
-        stmt = select(CertificateEnvironment.environment_id).where(
-            CertificateEnvironment.project_id == project_id,
-            CertificateEnvironment.environment_id.in_(environment_ids),
-            CertificateEnvironment.alias == alias,
-        )
+        params: dict[str, object] = {
+            "project_id": project_id,
+            "environment_ids": list(environment_ids),
+            "alias": alias,
+        }
+        stmt = _ALIASES
         if except_id is not None:
-            stmt = stmt.where(CertificateEnvironment.certificate_id != except_id)
-        return list((self.session.scalars(stmt)).all())
+            stmt, params["except_id"] = _ALIASES_OF_OTHERS, except_id
+        return list(self.session.execute(stmt, params).scalars().all())

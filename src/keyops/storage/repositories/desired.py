@@ -84,15 +84,10 @@ def _connected_subquery() -> Any:
 
 # Built once: the write path runs these on every change, and building a statement costs
 # more than running it on SQLite.
+_STATE_COLUMNS = (_ENV.c.id, _ENV.c.name, _ENV.c.target, _ENV.c.revision, _ENV.c.applied_revision)
+_STATES = select(*_STATE_COLUMNS)
 _LOCK = (
-    select(
-        _ENV.c.id,
-        _ENV.c.name,
-        _ENV.c.target,
-        _ENV.c.revision,
-        _ENV.c.applied_revision,
-        _connected_subquery().label("nodes"),
-    )
+    select(*_STATE_COLUMNS, _connected_subquery().label("nodes"))
     .where(_ENV.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_ENV.c.id)
 )
@@ -238,24 +233,11 @@ class DesiredStateRepository:
 
     def behind(self) -> list[EnvironmentState]:
         """Environments whose target has not confirmed their newest desired state."""
-        stmt = select(
-            Environment.id,
-            Environment.name,
-            Environment.target,
-            Environment.revision,
-            Environment.applied_revision,
-        ).where(Environment.applied_revision < Environment.revision)
-        return [_state(row) for row in self.session.execute(stmt)]
+        stmt = _STATES.where(_ENV.c.applied_revision < _ENV.c.revision)
+        return [_state(row) for row in self._conn.execute(stmt)]
 
     def state(self, environment_id: int) -> EnvironmentState | None:
-        stmt = select(
-            Environment.id,
-            Environment.name,
-            Environment.target,
-            Environment.revision,
-            Environment.applied_revision,
-        ).where(Environment.id == environment_id)
-        row = self.session.execute(stmt).first()
+        row = self._conn.execute(_STATES.where(_ENV.c.id == environment_id)).first()
         return _state(row) if row is not None else None
 
     def artifacts(self, environment_id: int) -> list[StoredArtifact]:

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import Environment, EnvironmentProject
+
+
+def _usable_by(project_id: Any) -> Any:
+    """Environments that serve every project or are limited to include this one."""
+    limited = exists().where(EnvironmentProject.environment_id == Environment.id)
+    allowed = exists().where(
+        EnvironmentProject.environment_id == Environment.id,
+        EnvironmentProject.project_id == project_id,
+    )
+    return or_(~limited, allowed)
+
+
+# Built once: every change resolves its environments with it.
+_USABLE_NAMED = select(Environment).where(
+    Environment.name.in_(bindparam("names", expanding=True)),
+    _usable_by(bindparam("project_id")),
+)
 
 
 class EnvironmentRepository:
@@ -20,17 +38,9 @@ class EnvironmentRepository:
     def list_all(self) -> Sequence[Environment]:
         return (self.session.scalars(select(Environment).order_by(Environment.name))).all()
 
-    def _usable_by(self, project_id: int):  # type: ignore[no-untyped-def]
-        limited = exists().where(EnvironmentProject.environment_id == Environment.id)
-        allowed = exists().where(
-            EnvironmentProject.environment_id == Environment.id,
-            EnvironmentProject.project_id == project_id,
-        )
-        return or_(~limited, allowed)
-
     def list_for_project(self, project_id: int) -> Sequence[Environment]:
         """Environments that serve every project or are limited to include this one."""
-        stmt = select(Environment).where(self._usable_by(project_id)).order_by(Environment.name)
+        stmt = select(Environment).where(_usable_by(project_id)).order_by(Environment.name)
         return (self.session.scalars(stmt)).all()
 
     def usable_by_projects(self, project_ids: Iterable[int]) -> dict[int, list[Environment]]:
@@ -48,11 +58,11 @@ class EnvironmentRepository:
 
     def get_many_for_project(self, names: Iterable[str], project_id: int) -> dict[str, Environment]:
         """The named environments this project may use, keyed by name."""
-        wanted = set(names)
+        wanted = sorted(set(names))
         if not wanted:
             return {}
-        stmt = select(Environment).where(Environment.name.in_(wanted), self._usable_by(project_id))
-        return {e.name: e for e in (self.session.scalars(stmt)).all()}
+        found = self.session.scalars(_USABLE_NAMED, {"names": wanted, "project_id": project_id})
+        return {e.name: e for e in found.all()}
 
     def get_many(self, environment_ids: Iterable[int]) -> Sequence[Environment]:
         """The environments of these ids that exist, by id, in one statement."""

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import Certificate, CryptoKey, Jwk, Keystore, Project
+
+# Built once per source kind: every update of a source runs one.
+_REFERENCING = {
+    kind: select(Jwk)
+    .where(column == bindparam("source_id"))
+    .order_by(Jwk.project_id, Jwk.name)
+    .with_for_update()
+    for kind, column in (
+        ("certificate", Jwk.source_certificate_id),
+        ("key", Jwk.source_key_id),
+        ("keystore", Jwk.source_keystore_id),
+    )
+}
+
+# The kinds of material a JWK can be derived from (and follow), by name.
+SOURCE_KINDS = frozenset(_REFERENCING)
 
 
 class JwkRepository:
@@ -40,18 +56,7 @@ class JwkRepository:
 
     def referencing(self, source: str, source_id: int) -> Sequence[Jwk]:
         """JWKs derived from a certificate, key or keystore, locked for the change."""
-        column = {
-            "certificate": Jwk.source_certificate_id,
-            "key": Jwk.source_key_id,
-            "keystore": Jwk.source_keystore_id,
-        }[source]
-        stmt = (
-            select(Jwk)
-            .where(column == source_id)
-            .order_by(Jwk.project_id, Jwk.name)
-            .with_for_update()
-        )
-        return (self.session.scalars(stmt)).all()
+        return self.session.scalars(_REFERENCING[source], {"source_id": source_id}).all()
 
     def source_names(self, jwks: Sequence[Jwk]) -> dict[int, str]:
         """JWK id -> name of the certificate, key or keystore it is attached to."""

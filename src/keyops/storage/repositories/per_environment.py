@@ -6,13 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from keyops.storage.models import Environment, Project
 
 P = TypeVar("P", bound=Any)
 C = TypeVar("C", bound=Any)
+
+
+_GET_STATEMENTS: dict[tuple[type, bool], Any] = {}
 
 
 class PerEnvironmentRepository(Generic[P, C]):
@@ -29,18 +33,30 @@ class PerEnvironmentRepository(Generic[P, C]):
         self.session = session
 
     def get(self, project_id: int, name: str, *, for_update: bool = False) -> P | None:
-        stmt = select(self.parent).where(
-            self.parent.project_id == project_id, self.parent.name == name
-        )
-        if for_update:
-            # Serialises concurrent writers of one resource on PostgreSQL; SQLite
-            # transactions already hold the database write lock from their start. The
-            # lock keeps other writers out, so the rows may be loaded in a second query
-            # (FOR UPDATE can not lock the nullable side of the outer join below).
-            stmt = stmt.options(selectinload(self.parent.environments)).with_for_update()
-            result: P | None = self.session.scalar(stmt)
-            return result
-        return (self.session.scalars(self._with_rows(stmt))).unique().first()
+        stmt = self._get_statement(for_update)
+        found = self.session.scalars(stmt, {"project_id": project_id, "name": name})
+        return found.unique().first()
+
+    @classmethod
+    def _get_statement(cls, for_update: bool) -> Any:
+        """The by-name lookup, built once per kind (every change of a resource runs it)."""
+        key = (cls, for_update)
+        stmt = _GET_STATEMENTS.get(key)
+        if stmt is None:
+            stmt = cls._with_rows(
+                select(cls.parent).where(
+                    cls.parent.project_id == bindparam("project_id"),
+                    cls.parent.name == bindparam("name"),
+                )
+            )
+            if for_update:
+                # Serialises concurrent writers of one resource on PostgreSQL (SQLite's
+                # writer already holds the write lock). Only the resource's row is
+                # locked: FOR UPDATE can not lock the nullable side of the outer join,
+                # and the lock keeps other writers of the resource out anyway.
+                stmt = stmt.with_for_update(of=cls.parent)
+            _GET_STATEMENTS[key] = stmt
+        return stmt
 
     def get_by_id(self, resource_id: int) -> P | None:
         stmt = self._with_rows(select(self.parent).where(self.parent.id == resource_id))
@@ -78,14 +94,15 @@ class PerEnvironmentRepository(Generic[P, C]):
         resources = self.list_for_project(project_id)
         return resources, self.environment_names_of(resources)
 
-    def _with_rows(self, stmt: Any) -> Any:
+    @classmethod
+    def _with_rows(cls, stmt: Any) -> Any:
         """Load the resource and its rows in one statement, hence from one snapshot.
 
         PostgreSQL's READ COMMITTED takes a snapshot per statement: loading the rows in
         a second query could pair them with the description of the version before a
         concurrent update committed, a state that never existed.
         """
-        return stmt.options(joinedload(self.parent.environments))
+        return stmt.options(joinedload(cls.parent.environments))
 
     def add(self, resource: P) -> P:
         self.session.add(resource)
@@ -93,17 +110,23 @@ class PerEnvironmentRepository(Generic[P, C]):
         return resource
 
     def replace_environments(self, resource: P, rows: Sequence[C]) -> None:
-        """Swap every per-environment row of the resource, within the transaction."""
-        fk = getattr(self.child, self.parent_fk)
-        self.session.execute(delete(self.child).where(fk == resource.id))
-        # The old rows must be gone before new ones claim their unique values.
-        self.session.flush()
-        self.session.expire(resource, ["environments"])
+        """Swap every per-environment row of the resource, within the transaction.
+
+        Two bulk statements on the session's connection (delete, then one multi-row
+        insert: the old rows must be gone before new ones claim their unique values);
+        ``resource.environments`` then holds the new rows, in order.
+        """
+        table = self.child.__table__
+        columns = {c.key for c in table.columns} - {"id"}
+        conn = self.session.connection()
+        conn.execute(delete(table).where(table.c[self.parent_fk] == resource.id))
+        values = []
         for row in rows:
             setattr(row, self.parent_fk, resource.id)
-            self.session.add(row)
-        self.session.flush()
-        self.session.refresh(resource, ["environments"])
+            values.append({k: v for k, v in vars(row).items() if k in columns})
+        if values:
+            conn.execute(insert(table), values)
+        set_committed_value(resource, "environments", list(rows))
 
     def delete(self, resource: P) -> None:
         self.session.delete(resource)

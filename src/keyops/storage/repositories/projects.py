@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import Project, ProjectMember, User
+
+# Built once: every project-scoped request runs it.
+_FOR_MEMBER = (
+    select(Project)
+    .join(ProjectMember, ProjectMember.project_id == Project.id)
+    .where(Project.name == bindparam("name"), ProjectMember.user_id == bindparam("user_id"))
+)
 
 
 class ProjectRepository:
@@ -19,12 +26,7 @@ class ProjectRepository:
 
     def get_for_member(self, name: str, user_id: int) -> Project | None:
         """The project of that name if the user is a member of it."""
-        stmt = (
-            select(Project)
-            .join(ProjectMember, ProjectMember.project_id == Project.id)
-            .where(Project.name == name, ProjectMember.user_id == user_id)
-        )
-        return self.session.scalar(stmt)
+        return self.session.scalar(_FOR_MEMBER, {"name": name, "user_id": user_id})
 
     def list_for_member(self, user_id: int) -> Sequence[Project]:
         stmt = (
