@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from keyops.crypto.jwk import jwk_from_certificate, split_private
 from keyops.crypto.keys import KeyMaterial
@@ -119,13 +120,20 @@ class JwkFollower:
         """Write the re-derived or detached JWKs and add their roll-out to the plan."""
         now = utcnow()
         self.service.prefetch_environments(sorted({i.project.id for i in items}))
+        rederived: list[dict[str, Any]] = []
         for item in items:
             jwk = item.jwk
-            jwk.updated_at = now
             # Either way its project's JWK list changes (source, or material).
             plan.touch_project(item.project.name)
             if item.new is None:
+                jwk.updated_at = now
                 detach(jwk)
                 continue
-            self.service.store(jwk, item.new)
+            # Written below in one bulk statement (an ALL_PROJECTS update may re-derive
+            # thousands); the loaded JWK shows the new values without being flushed.
+            values = {**self.service.columns_of(item.new), "updated_at": now}
+            for column, value in values.items():
+                set_committed_value(jwk, column, value)
+            rederived.append({"id": jwk.id, **values})
             self.service.deploy_everywhere(item.project, jwk, plan, item.new)
+        self.service.jwks.update_many(rederived)

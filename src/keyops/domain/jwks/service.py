@@ -66,17 +66,24 @@ class JwkService:
 
     # --- writing ---------------------------------------------------------------------
 
-    def store(self, row: Jwk, jwk: dict[str, Any]) -> None:
+    def columns_of(self, jwk: dict[str, Any]) -> dict[str, Any]:
+        """The stored columns of a JWK: public members as JSON, private ones sealed."""
         public, private = split_private(jwk)
-        row.public_json = json.dumps(public)
-        row.private_sealed = (
-            self.keyring.seal(json.dumps(private).encode("utf-8"), Purpose.JWK_PRIVATE)
-            if private
-            else None
-        )
-        row.kid = str(jwk.get("kid") or "")
-        row.key_type = str(jwk["kty"])
-        row.algorithm = jwk.get("alg")
+        return {
+            "public_json": json.dumps(public),
+            "private_sealed": (
+                self.keyring.seal(json.dumps(private).encode("utf-8"), Purpose.JWK_PRIVATE)
+                if private
+                else None
+            ),
+            "kid": str(jwk.get("kid") or ""),
+            "key_type": str(jwk["kty"]),
+            "algorithm": jwk.get("alg"),
+        }
+
+    def store(self, row: Jwk, jwk: dict[str, Any]) -> None:
+        for column, value in self.columns_of(jwk).items():
+            setattr(row, column, value)
 
     def artifact_of(self, project: Project, jwk: Jwk, full: dict[str, Any] | None = None) -> Any:
         """The JWK as environments receive it; ``full`` spares opening what was just sealed."""

@@ -91,7 +91,10 @@ _LOCK = (
     .where(_ENV.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_ENV.c.id)
 )
-_LOCK_PG = _LOCK.with_for_update(of=_ENV)
+# NO KEY UPDATE: the rows of a change (certificate rows, JWKs, nodes) referencing the
+# environment already hold KEY SHARE locks on it, which FOR UPDATE would wait for: two
+# changes of one environment would deadlock.
+_LOCK_PG = _LOCK.with_for_update(of=_ENV, key_share=True)
 _NEXT_SQLITE = (
     update(_COUNTER)
     .where(_COUNTER.c.id == 1)

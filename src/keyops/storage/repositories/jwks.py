@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import Certificate, CryptoKey, Jwk, Keystore, Project
@@ -78,6 +79,21 @@ class JwkRepository:
                 for jwk_id in by_source[source_id]:
                     names[jwk_id] = name
         return names
+
+    def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Set columns of many JWKs, each row naming its ``id``: one bulk statement."""
+        if not rows:
+            return
+        table: Table = Jwk.__table__  # type: ignore[assignment]
+        columns = [k for k in rows[0] if k != "id"]
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("jwk_id"))
+            .values({c: bindparam(f"new_{c}") for c in columns})
+        )
+        self.session.connection().execute(
+            stmt, [{"jwk_id": r["id"], **{f"new_{c}": r[c] for c in columns}} for r in rows]
+        )
 
     def add(self, jwk: Jwk) -> Jwk:
         self.session.add(jwk)
