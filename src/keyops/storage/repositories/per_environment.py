@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import bindparam, delete, insert, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from keyops.storage.models import Environment, Project
@@ -43,18 +43,19 @@ class PerEnvironmentRepository(Generic[P, C]):
         key = (cls, for_update)
         stmt = _GET_STATEMENTS.get(key)
         if stmt is None:
-            stmt = cls._with_rows(
-                select(cls.parent).where(
-                    cls.parent.project_id == bindparam("project_id"),
-                    cls.parent.name == bindparam("name"),
-                )
+            stmt = select(cls.parent).where(
+                cls.parent.project_id == bindparam("project_id"),
+                cls.parent.name == bindparam("name"),
             )
             if for_update:
                 # Serialises concurrent writers of one resource on PostgreSQL (SQLite's
-                # writer already holds the write lock). Only the resource's row is
-                # locked: FOR UPDATE can not lock the nullable side of the outer join,
-                # and the lock keeps other writers of the resource out anyway.
-                stmt = stmt.with_for_update(of=cls.parent)
+                # writer already holds the write lock). The rows are loaded by a second
+                # statement, after the lock is granted: one joined statement would pair
+                # the locked (newest) resource with rows from the snapshot taken before
+                # it waited, i.e. from before the writer it waited for committed.
+                stmt = stmt.options(selectinload(cls.parent.environments)).with_for_update()
+            else:
+                stmt = cls._with_rows(stmt)
             _GET_STATEMENTS[key] = stmt
         return stmt
 
