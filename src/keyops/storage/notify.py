@@ -63,7 +63,7 @@ class Notifier:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+        self._waiters: dict[str, set[_Entry]] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -73,31 +73,35 @@ class Notifier:
                 found = [w for ws in self._waiters.values() for w in ws]
             else:
                 found = [w for t in topics for w in self._waiters.get(t, ())]
-        for loop, future in found:
-            loop.call_soon_threadsafe(_resolve, future)
+        for entry in found:
+            entry.loop.call_soon_threadsafe(entry.set)
+
+    def subscribe(self, topics: Iterable[str]) -> Subscription:
+        """Start hearing topics now; check the database after this, then ``wait``.
+
+        A commit that lands between the check and the wait is not lost: it is held by
+        the subscription until the next ``wait`` consumes it.
+        """
+        return Subscription(self, list(topics))
 
     async def wait(self, topics: Iterable[str], seconds: float) -> bool:
         """Wait until one of the topics fires or the timeout passes; True if it fired."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        entry = (loop, future)
-        names = list(topics)
+        with self.subscribe(topics) as subscription:
+            return await subscription.wait(seconds)
+
+    def _add(self, names: list[str], entry: _Entry) -> None:
         with self._lock:
             for t in names:
                 self._waiters.setdefault(t, set()).add(entry)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), max(0.0, seconds))
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            with self._lock:
-                for t in names:
-                    waiting = self._waiters.get(t)
-                    if waiting is not None:
-                        waiting.discard(entry)
-                        if not waiting:
-                            del self._waiters[t]
+
+    def _remove(self, names: list[str], entry: _Entry) -> None:
+        with self._lock:
+            for t in names:
+                waiting = self._waiters.get(t)
+                if waiting is not None:
+                    waiting.discard(entry)
+                    if not waiting:
+                        del self._waiters[t]
 
     # --- hearing other processes --------------------------------------------------------
 
@@ -155,6 +159,46 @@ class Notifier:
             conn.close()
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class _Entry:
+    """One subscription's registration: fired from any thread, consumed on its loop."""
+
+    __slots__ = ("event", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.event = asyncio.Event()
+
+    def set(self) -> None:
+        self.event.set()
+
+
+class Subscription:
+    """Topics heard from creation until ``close``; ``wait`` consumes what was heard."""
+
+    def __init__(self, notifier: Notifier, names: list[str]) -> None:
+        self._notifier = notifier
+        self._names = names
+        self._entry = _Entry(asyncio.get_running_loop())
+        notifier._add(names, self._entry)
+
+    async def wait(self, seconds: float) -> bool:
+        """True at once if a topic fired since the last wait; else wait up to ``seconds``."""
+        event = self._entry.event
+        await asyncio.sleep(0)  # run what other threads' fires scheduled on this loop
+        if not event.is_set() and seconds > 0:
+            try:
+                await asyncio.wait_for(event.wait(), seconds)
+            except TimeoutError:
+                pass
+        fired = event.is_set()
+        event.clear()
+        return fired
+
+    def close(self) -> None:
+        self._notifier._remove(self._names, self._entry)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

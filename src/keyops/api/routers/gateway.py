@@ -85,21 +85,23 @@ async def sync(
             return service.snapshot(fresh)
         return None
 
-    snapshot = await k.db.write(lambda s: check(s, True))
-    touched = time.monotonic()
-    # A poll longer than the node TTL keeps the node counted as connected.
-    refresh = k.settings.gateway_node_ttl_seconds / 3
-    while snapshot is None:
-        if time.monotonic() - touched > refresh:
-            await k.db.write(lambda s: _service(s, k).touch(env, node, hello=False))
-            touched = time.monotonic()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or await request.is_disconnected():
-            return Response(status_code=204)
-        # Woken by a commit to this environment in any replica (LISTEN/NOTIFY on
-        # PostgreSQL); the short slice only notices a node that went away.
-        if await k.db.notifier.wait([topic], min(remaining, DISCONNECT_CHECK_SECONDS)):
-            snapshot = await k.db.read(lambda s: check(s, False))
+    # Heard from before the first check: a commit between the check and the wait wakes it.
+    with k.db.notifier.subscribe([topic]) as changes:
+        snapshot = await k.db.write(lambda s: check(s, True))
+        touched = time.monotonic()
+        # A poll longer than the node TTL keeps the node counted as connected.
+        refresh = k.settings.gateway_node_ttl_seconds / 3
+        while snapshot is None:
+            if time.monotonic() - touched > refresh:
+                await k.db.write(lambda s: _service(s, k).touch(env, node, hello=False))
+                touched = time.monotonic()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or await request.is_disconnected():
+                return Response(status_code=204)
+            # Woken by a commit to this environment in any replica (LISTEN/NOTIFY on
+            # PostgreSQL); the short slice only notices a node that went away.
+            if await changes.wait(min(remaining, DISCONNECT_CHECK_SECONDS)):
+                snapshot = await k.db.read(lambda s: check(s, False))
     return ContractJSONResponse(snapshot)
 
 

@@ -36,20 +36,22 @@ class LocalTarget:
         if not expected:
             return "no gateway node is connected to this environment"
         deadline = time.monotonic() + self.ack_timeout
-        topic = notify.nodes_topic(env_id)
-        while True:
-            nodes = await self.db.read(self._nodes(env_id))
-            # A node that said goodbye meanwhile is no longer waited for.
-            current = {name: applied for name, applied in nodes.items() if name in expected}
-            behind = sorted(name for name, applied in current.items() if applied < revision)
-            if not behind:
-                return f"{len(current)} of {len(current)} gateway node(s) applied it"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                applied = len(current) - len(behind)
-                raise DeploymentError(
-                    f"{applied} of {len(current)} gateway node(s) applied revision {revision}"
-                    f" within {self.ack_timeout:g} s; not applied: {', '.join(behind)}"
-                )
-            # Woken by a node's ack (or goodbye) in any replica; the timeout is a backstop.
-            await self.db.notifier.wait([topic], min(remaining, 1.0))
+        # Heard from before each read of the nodes, so an ack between the two is not missed.
+        with self.db.notifier.subscribe([notify.nodes_topic(env_id)]) as acks:
+            while True:
+                nodes = await self.db.read(self._nodes(env_id))
+                # A node that said goodbye meanwhile is no longer waited for.
+                current = {name: applied for name, applied in nodes.items() if name in expected}
+                behind = sorted(name for name, applied in current.items() if applied < revision)
+                if not behind:
+                    return f"{len(current)} of {len(current)} gateway node(s) applied it"
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    applied = len(current) - len(behind)
+                    raise DeploymentError(
+                        f"{applied} of {len(current)} gateway node(s) applied revision"
+                        f" {revision} within {self.ack_timeout:g} s; not applied:"
+                        f" {', '.join(behind)}"
+                    )
+                # Woken by a node's ack (or goodbye) in any replica; the timeout is a backstop.
+                await acks.wait(min(remaining, 1.0))
