@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -186,16 +187,30 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+def _on_loop(handler: Callable[[Request, Exception], Response]) -> Any:
+    """Starlette runs a plain-function handler in its thread pool: a thread hop per error
+    answer (every 401 and 404) for a handler that only builds a response."""
+
+    async def run(request: Request, exc: Exception) -> Response:
+        return handler(request, exc)
+
+    return run
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every kind of failure to the contract's error body."""
-    app.add_exception_handler(KeyopsError, _keyops_error)
-    app.add_exception_handler(ClientDisconnect, _client_disconnect)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(IntegrityError, _integrity_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(PoolTimeoutError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    handlers: list[tuple[type[Exception], Callable[[Request, Exception], Response]]] = [
+        (KeyopsError, _keyops_error),
+        (ClientDisconnect, _client_disconnect),
+        (RequestValidationError, _validation_error),
+        (StarletteHTTPException, _http_error),
+        (IntegrityError, _integrity_error),
+        (DBAPIError, _database_error),
+        (PoolTimeoutError, _database_error),
+        (Exception, _unexpected),
+    ]
+    for kind, handler in handlers:
+        app.add_exception_handler(kind, _on_loop(handler))
 
 
 class BodyLimitMiddleware:
