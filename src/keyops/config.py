@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     gateway_node_ttl_seconds: float = Field(default=30.0, gt=0)
     # How often unconfirmed roll-outs (cut short by a crash, or failed) are resumed.
     reconcile_seconds: float = Field(default=30.0, gt=0)
+    # Versions of a certificate, key or keystore kept for history and rollback.
+    history_keep: int = Field(default=10, ge=1, le=1000)
+    # Deployment attempts kept per environment; older ones are trimmed by the reconciler.
+    attempts_keep: int = Field(default=1000, ge=1)
     # Processes serving one SQLite file (``serve --workers``): they then watch it for
     # each other's commits.
     workers: int = Field(default=1, ge=1, le=64)

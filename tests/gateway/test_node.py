@@ -41,6 +41,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from keyops.crypto.jwk import PRIVATE_MEMBERS, generate_jwk
+from keyops.gateway.drivers.base import Driver
 from keyops.gateway.node import GatewayNode, HostPort, NodeConfig, Timing
 from keyops.gateway.store import NODE_KEY_FILE, SNAPSHOT_FILE
 from keyops.secrets import Secret
@@ -333,8 +334,8 @@ def manager() -> Iterator[ManagerDouble]:
 class RunningNode:
     """A GatewayNode on its own event loop in a thread, so tests can use blocking clients."""
 
-    def __init__(self, config: NodeConfig) -> None:
-        self.node = GatewayNode(config, FAST)
+    def __init__(self, config: NodeConfig, driver: Driver | None = None) -> None:
+        self.node = GatewayNode(config, FAST, driver=driver)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, daemon=True)
 
@@ -362,7 +363,9 @@ class RunningNode:
 
     @property
     def port(self) -> int:
-        return self.node.listen_address.port
+        address = self.node.listen_address
+        assert address is not None, "the node has no TLS listener"
+        return address.port
 
     def status(self) -> dict[str, Any]:
         address = self.node.status_address

@@ -184,6 +184,9 @@ class NodeProcess:
     status_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     frozen: bool = False
+    # More options (a driver's); with ``listen=False`` the node runs ``--listen none``.
+    args: Sequence[str] = ()
+    listen: bool = True
 
     @property
     def log_path(self) -> Path:
@@ -200,12 +203,14 @@ class NodeProcess:
     def start(self, *, timeout: float = 30.0) -> None:
         """Start the process and wait until its status endpoint answers."""
         assert self.process is None or self.process.poll() is not None, "already running"
+        listen = f"127.0.0.1:{self.listen_port}" if self.listen else "none"
         command = [
             sys.executable, "-m", "keyops.gateway",
             "--environment", self.environment, "--manager", self.manager_url,
-            "--listen", f"127.0.0.1:{self.listen_port}",
+            "--listen", listen,
             "--status-listen", f"127.0.0.1:{self.status_port}",
             "--data-dir", str(self.data_dir), "--name", self.name,
+            *self.args,
         ]  # fmt: skip
         env = {**os.environ, "KEYOPS_GATEWAY_TOKEN": self.token, "KEYOPS_LOG_LEVEL": "INFO"}
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -420,6 +425,23 @@ class Api:
         (item,) = self.ok("GET", f"/apiops/projects/{project}/jwks/{name}/")["resultList"]
         jwk: dict[str, Any] = item["jwk"]
         return jwk
+
+    def update_keystore(
+        self, project: str, name: str, environment: str, data: bytes, password: str
+    ) -> dict[str, Any]:
+        """The keystore update endpoint: a new file for ``environment``."""
+        body = {
+            "description": "gateway TLS identity",
+            "keyStoreEnvironmentList": [
+                {
+                    "environmentName": environment,
+                    "type": "PKCS12",
+                    "file": base64.b64encode(data).decode("ascii"),
+                    "password": password,
+                }
+            ],
+        }
+        return self.deploy("PUT", f"/apiops/projects/{project}/keystores/{name}/", json=body)
 
     def delete_jwk(self, project: str, name: str) -> dict[str, Any]:
         return self.deploy("DELETE", f"/apiops/projects/{project}/jwks/{name}/")
@@ -638,14 +660,27 @@ class Cluster:
     token: str
     nodes: list[NodeProcess]
 
-    def add_node(self, name: str, *, environment: str | None = None) -> NodeProcess:
-        (node,) = self.add_nodes([name], environment=environment)
+    def add_node(
+        self,
+        name: str,
+        *,
+        environment: str | None = None,
+        args: Sequence[str] = (),
+        listen: bool = True,
+    ) -> NodeProcess:
+        (node,) = self.add_nodes([name], environment=environment, args=args, listen=listen)
         return node
 
     def add_nodes(
-        self, names: Sequence[str], *, environment: str | None = None
+        self,
+        names: Sequence[str],
+        *,
+        environment: str | None = None,
+        args: Sequence[str] = (),
+        listen: bool = True,
     ) -> list[NodeProcess]:
-        """Node processes of ``environment`` (default the cluster's), started side by side."""
+        """Node processes of ``environment`` (default the cluster's), started side by side;
+        ``args`` are more options for each (a driver's), ``listen=False`` is ``--listen none``."""
         env = environment or self.environment
         token = self.token if env == self.environment else self.api.node_token(env, "e2e-nodes")
         nodes = [
@@ -655,6 +690,8 @@ class Cluster:
                 token=token,
                 name=name,
                 data_dir=self.root / "nodes" / name,
+                args=tuple(args),
+                listen=listen,
             )
             for name in names
         ]

@@ -120,15 +120,32 @@ def visible_project(session: Session, principal: Principal, name: str) -> Projec
     return project
 
 
-def _project_of(*roles: Role) -> Callable[..., Coroutine[Any, Any, Project]]:
-    async def dependency(projectName: str, request: Request, keyops: KeyopsDep) -> Project:
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The path's project and the caller, from the same one read."""
+
+    project: Project
+    principal: Principal
+
+
+def _access_of(*roles: Role) -> Callable[..., Coroutine[Any, Any, Access]]:
+    async def dependency(projectName: str, request: Request, keyops: KeyopsDep) -> Access:
         token = bearer_token(request)
 
-        def read(session: Session) -> Project:
+        def read(session: Session) -> Access:
             principal = _check_roles(TokenService(session).authenticate(token), roles)
-            return visible_project(session, principal, projectName)
+            return Access(visible_project(session, principal, projectName), principal)
 
         return await keyops.db.read(read)
+
+    return _marked(dependency, roles)
+
+
+def _project_of(*roles: Role) -> Callable[..., Coroutine[Any, Any, Project]]:
+    access = _access_of(*roles)
+
+    async def dependency(projectName: str, request: Request, keyops: KeyopsDep) -> Project:
+        return (await access(projectName, request, keyops)).project
 
     return _marked(dependency, roles)
 
@@ -138,4 +155,8 @@ def _project_of(*roles: Role) -> Callable[..., Coroutine[Any, Any, Project]]:
 ReaderProject = Annotated[Project, Depends(_project_of(Role.API_SECURITY))]
 DeployerProject = Annotated[
     Project, Depends(_project_of(Role.API_SECURITY, Role.DEPLOY_UNDEPLOY_PROXIES))
+]
+# The same, with the caller too: changes that record who made them (history).
+DeployerAccess = Annotated[
+    Access, Depends(_access_of(Role.API_SECURITY, Role.DEPLOY_UNDEPLOY_PROXIES))
 ]

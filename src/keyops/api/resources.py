@@ -16,16 +16,19 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
+from keyops.api.deps import Access, DeployerAccess, Keyops, KeyopsDep, ReaderProject
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.common import DeploymentRead
+from keyops.crypto.x509 import format_instant
+from keyops.domain.history import ChangeAuthor, rollback_input, versions_of
 from keyops.domain.jwks import JwkUpdate, jwk_update_from_query
 from keyops.domain.resources import PerEnvironmentService
+from keyops.errors import BadRequest
 
 if TYPE_CHECKING:
     from keyops.storage.models import Project
 
-__all__ = ["JwkUpdateParams", "ResourceRoutes", "change_answer"]
+__all__ = ["JwkUpdateParams", "ResourceRoutes", "author_of", "change_answer"]
 
 Service = PerEnvironmentService[Any, Any, Any, Any]
 # The resource as the contract shows it; ``full`` is a get's (decision 9), else a list's.
@@ -45,6 +48,20 @@ def _jwk_update_params(
 
 # The JWK parameters of an update (decision 4): call it to check them.
 JwkUpdateParams = Annotated[Callable[[], JwkUpdate], Depends(_jwk_update_params)]
+
+
+def author_of(k: Keyops, access: Access) -> ChangeAuthor:
+    """Who makes a change, as its history records it."""
+    return ChangeAuthor(access.principal.username, k.settings.history_keep)
+
+
+def _version_number(value: str | None) -> int:
+    if value is None or not value.strip():
+        raise BadRequest("version value can not be empty!")
+    text = value.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise BadRequest(f"version ({text}) must be a positive integer!")
+    return int(text)
 
 
 async def change_answer(
@@ -133,9 +150,10 @@ class ResourceRoutes:
         self._add("/{}/", get_one, "GET", "get", **self._read_answer())
 
     def add_delete(self) -> None:
-        async def delete(name: str, project: DeployerProject, k: KeyopsDep) -> dict[str, Any]:
+        async def delete(name: str, access: DeployerAccess, k: KeyopsDep) -> dict[str, Any]:
+            author = author_of(k, access)
             return await change_answer(
-                k, lambda s: self.service(k, s).delete(project, name), undeploy=True
+                k, lambda s: self.service(k, s).delete(access.project, name, author), undeploy=True
             )
 
         self._add("/{}/", delete, "DELETE", "delete", response_model=DeploymentRead)
@@ -148,7 +166,8 @@ class ResourceRoutes:
         return await self.before_write(k, project, inp, name)
 
     def add_create(self) -> None:
-        async def create(body: self.body_type, project: DeployerProject, k: KeyopsDep) -> Any:  # type: ignore[name-defined]
+        async def create(body: self.body_type, access: DeployerAccess, k: KeyopsDep) -> Any:  # type: ignore[name-defined]
+            project = access.project
             inp = await self._prepared(k, project, body, None)
             return await change_answer(k, lambda s: self.service(k, s).create(project, inp))
 
@@ -158,17 +177,73 @@ class ResourceRoutes:
         async def update(
             name: str,
             body: self.body_type,  # type: ignore[name-defined]
-            project: DeployerProject,
+            access: DeployerAccess,
             k: KeyopsDep,
             jwk_update: JwkUpdateParams,
         ) -> Any:
             checked = jwk_update()
+            project, author = access.project, author_of(k, access)
             inp = await self._prepared(k, project, body, name)
             return await change_answer(
-                k, lambda s: self.service(k, s).update(project, name, inp, checked)
+                k, lambda s: self.service(k, s).update(project, name, inp, checked, author)
             )
 
         self._add("/{}/", update, "PUT", "update", response_model=DeploymentRead)
+
+    def add_history(self) -> None:
+        """``GET .../{name}/versions/`` and ``POST .../{name}/rollback?version=N``."""
+
+        async def versions(name: str, project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
+            def read(session: Session) -> list[dict[str, Any]]:
+                return [
+                    {
+                        "version": v.version,
+                        "createdAt": format_instant(v.created_at),
+                        "createdBy": v.created_by,
+                        "reason": v.reason,
+                        "description": v.description,
+                        "environmentList": v.environments,
+                    }
+                    for v in versions_of(self.service(k, session), project, name)
+                ]
+
+            rows = await k.db.read(read)
+            return {"success": True, "resultList": rows, "resultCount": len(rows)}
+
+        async def rollback(
+            name: str,
+            access: DeployerAccess,
+            k: KeyopsDep,
+            jwk_update: JwkUpdateParams,
+            version: Annotated[str | None, Query()] = None,
+        ) -> Any:
+            checked = jwk_update()
+            number = _version_number(version)
+            project, author = access.project, author_of(k, access)
+            inp, exists = await k.db.read(
+                lambda s: rollback_input(self.service(k, s), project, name, number)
+            )
+            if self.before_write is not None:
+                inp = await self.before_write(k, project, inp, name if exists else None)
+            if exists:
+                return await change_answer(
+                    k, lambda s: self.service(k, s).update(project, name, inp, checked, author)
+                )
+            return await change_answer(k, lambda s: self.service(k, s).create(project, inp))
+
+        base = "/{" + self.param + "}/"
+        for path, endpoint, method, verb in (
+            (base + "versions/", versions, "GET", "list_versions"),
+            (base + "rollback/", rollback, "POST", "rollback"),
+        ):
+            self.router.add_api_route(
+                path,
+                _named(endpoint, self.param),
+                methods=[method],
+                summary=f"{verb.replace('_', ' ').capitalize()} of {self.singular}",
+                name=f"{verb}_{self.singular}",
+                **({"response_model": DeploymentRead} if method == "POST" else {}),
+            )
 
     def _read_answer(self) -> dict[str, Any]:
         # A list leaves out what only a get shows (decision 9), rather than show it null.

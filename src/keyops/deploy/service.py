@@ -364,12 +364,22 @@ class Deployer:
             if s.id not in self._in_flight and self._retry_at.get(s.id, (0.0, 0.0))[0] <= now
         ]
         results = await asyncio.gather(*(self.resync(s.id) for s in tried))
+        await self.trim_attempts()
         base = self.settings.reconcile_seconds
         for state, result in zip(tried, results, strict=True):
             if result is not None and not result.success:
                 delay = min(self._retry_at.get(state.id, (0.0, base / 2))[1] * 2, 300.0)
                 self._retry_at[state.id] = (time.monotonic() + delay, delay)
         return len(tried)
+
+    async def trim_attempts(self) -> int:
+        """Keep the newest ``attempts_keep`` deployment attempts per environment."""
+        keep = self.settings.attempts_keep
+        # A read finds who is over budget: the common case takes no write lock at all.
+        over = await self.db.read(lambda s: DesiredStateRepository(s).over_attempt_budget(keep))
+        if not over:
+            return 0
+        return await self.db.write(lambda s: DesiredStateRepository(s).trim_attempts(over, keep))
 
     async def run_reconciler(self) -> None:
         """Reconcile at once, then every ``reconcile_seconds``, until cancelled."""

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from keyops.crypto.x509 import CertificateParseError, ParsedCertificate, parse_certificate
+from keyops.crypto.x509 import (
+    CertificateParseError,
+    ParsedCertificate,
+    format_instant,
+    parse_certificate,
+)
 from keyops.deploy.target import Artifact
 from keyops.domain.common import required_text
 from keyops.domain.jwks import JwkFollower
@@ -126,6 +132,32 @@ class CertificateService(
 
     def derive(self, follower: JwkFollower, valid: CertificateFields) -> Derive:
         return lambda jwk: follower.derive_from_certificate(jwk, valid.parsed)
+
+    def fingerprint_of(self, resource: Certificate, row: CertificateEnvironment) -> bytes:
+        return row.der
+
+    def version_facts(self, row: CertificateEnvironment) -> dict[str, Any]:
+        return {
+            "alias": row.alias,
+            "subjectDn": row.subject_dn,
+            "notAfter": format_instant(row.not_after),
+        }
+
+    def restore_input(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        rows: list[CertificateEnvironment],
+        environment_names: list[str],
+    ) -> CertificateInput:
+        # One certificate under one alias in every environment: the first row says both.
+        return CertificateInput(
+            name=name,
+            alias=rows[0].alias,
+            description=attributes.get("description", ""),
+            environment_names=environment_names,
+            pem=rows[0].der,
+        )
 
     def translate(self, exc: IntegrityError, name: str, valid: CertificateFields) -> Exception:
         if is_unique_violation(exc, "alias"):

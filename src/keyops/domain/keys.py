@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from keyops.crypto.keys import KeyMaterial, KeyMaterialError, parse_key_material
 from keyops.deploy.target import Artifact
@@ -105,6 +106,32 @@ class KeyService(PerEnvironmentService[CryptoKey, CryptoKeyEnvironment, KeyInput
         ).encode("utf-8")
         private = material.private_der is not None or material.secret is not None
         return Artifact(self.ref(project_name, resource.name), content, sensitive=private)
+
+    def fingerprint_of(self, resource: CryptoKey, row: CryptoKeyEnvironment) -> bytes:
+        """The public key where there is one, else the secret (hashed, never kept)."""
+        if row.public_der is not None:
+            return row.public_der
+        material = material_of(row, resource.key_type, self.keyring)
+        return material.secret or material.private_der or b""
+
+    def version_facts(self, row: CryptoKeyEnvironment) -> dict[str, Any]:
+        return {"curve": row.curve, "keySize": row.size_bits}
+
+    def restore_input(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        rows: list[CryptoKeyEnvironment],
+        environment_names: list[str],
+    ) -> KeyInput:
+        key_type = str(attributes["key_type"])
+        environments = []
+        for env_name, row in zip(environment_names, rows, strict=True):
+            material = material_of(row, key_type, self.keyring)
+            environments.append(
+                KeyEnvironmentInput(env_name, _b64(material.public_der), material.private_b64)
+            )
+        return KeyInput(name, attributes.get("description", ""), key_type, environments)
 
     def derive(self, follower: JwkFollower, valid: KeyFields) -> Derive:
         by_env_name = {

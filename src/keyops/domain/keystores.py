@@ -24,7 +24,7 @@ from keyops.deploy.target import Artifact
 from keyops.domain.common import environment_names
 from keyops.domain.jwks import JwkFollower
 from keyops.domain.keystore_parsing import ParseJob
-from keyops.domain.material import key_password_of, store_of
+from keyops.domain.material import file_of, key_password_of, store_of
 from keyops.domain.resources import Derive, PerEnvironmentService
 from keyops.errors import BadRequest
 from keyops.secrets import Purpose
@@ -203,6 +203,42 @@ class KeystoreService(
             doc["keyPassword"] = key_password
         content = json.dumps(doc, sort_keys=True).encode("utf-8")
         return Artifact(self.ref(project_name, resource.name), content, sensitive=True)
+
+    def fingerprint_of(self, resource: Keystore, row: KeystoreEnvironment) -> bytes:
+        return file_of(row, self.keyring)
+
+    def version_facts(self, row: KeystoreEnvironment) -> dict[str, Any]:
+        """The soonest-expiring certificate entry's subject and not-after."""
+        dated = [e for e in json.loads(row.entries_json) if e.get("endDate")]
+        if not dated:
+            return {"type": row.store_type}
+        first = min(dated, key=lambda e: e["endDate"])
+        return {
+            "type": row.store_type,
+            "subjectDn": first["subjectDn"],
+            "notAfter": first["endDate"],
+        }
+
+    def restore_input(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        rows: list[KeystoreEnvironment],
+        environment_names: list[str],
+    ) -> KeystoreInput:
+        environments = []
+        for env_name, row in zip(environment_names, rows, strict=True):
+            data, password = store_of(row, self.keyring)
+            environments.append(
+                KeystoreEnvironmentInput(
+                    env_name,
+                    row.store_type,
+                    base64.b64encode(data).decode("ascii"),
+                    password or None,
+                    key_password_of(row, self.keyring),
+                )
+            )
+        return KeystoreInput(name, attributes.get("description", ""), environments)
 
     def derive(self, follower: JwkFollower, valid: KeystoreFields) -> Derive:
         by_env = {c.env.name: c.parsed for c in valid.checked}

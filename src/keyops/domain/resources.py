@@ -12,7 +12,9 @@ environment; a kind says only what is its own through hooks:
 - ``artifact``: the one builder of what an environment receives, from a stored row, used
   by changes and by republish alike;
 - ``derive``: which ``JwkFollower`` derivation re-derives the JWKs made from it;
-- ``label``, ``exists_hint``, ``translate``: the kind's messages.
+- ``label``, ``exists_hint``, ``translate``: the kind's messages;
+- ``fingerprint_of``, ``version_facts``, ``restore_input``: history (``domain/history``):
+  what a version's fingerprint is over, its public facts, and the request restoring it.
 
 Every check runs before anything is written, so a refusal changes nothing (decision 5).
 """
@@ -29,6 +31,7 @@ from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
 from keyops.domain.common import resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
+from keyops.domain.history import ChangeAuthor, keep_version, rename_history
 from keyops.domain.jwks import JwkFollower, JwkUpdate
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring
@@ -116,6 +119,20 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         """How a JWK derived from the resource is derived from the new material."""
         raise NotImplementedError
 
+    def fingerprint_of(self, resource: M, row: R) -> bytes:
+        """The material a version's SHA-256 fingerprint is taken over (in memory only)."""
+        raise NotImplementedError
+
+    def version_facts(self, row: R) -> dict[str, Any]:
+        """Public facts a version listing shows per environment (subject, not-after)."""
+        return {}
+
+    def restore_input(
+        self, name: str, attributes: dict[str, Any], rows: list[R], environment_names: list[str]
+    ) -> In:
+        """The update (or create) request that puts a kept version back."""
+        raise NotImplementedError
+
     def translate(self, exc: IntegrityError, name: str, valid: V) -> Exception:
         """A concurrent writer won the race: the refusal the check that lost would give."""
         if is_unique_violation(exc, self.repo.parent.__tablename__):
@@ -174,8 +191,11 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         self._deploy(plan, project, resource, valid.environments, renamed_from=None)
         return plan
 
-    def update(self, project: Project, name: str, inp: In, jwk_update: JwkUpdate) -> ChangePlan:
-        """Replace the resource whole, in this transaction; a refusal changes nothing."""
+    def update(
+        self, project: Project, name: str, inp: In, jwk_update: JwkUpdate, author: ChangeAuthor
+    ) -> ChangePlan:
+        """Replace the resource whole, in this transaction; a refusal changes nothing.
+        The version it replaces is kept in its history."""
         resource, new_name = self.check_existing(project, name, inp, lock=True)
         valid = self.validate(project, inp)
         self.check_conflicts(project, new_name, valid, resource.id)
@@ -186,6 +206,9 @@ class PerEnvironmentService(Generic[M, R, In, V]):
             self.kind, resource.id, project, self.derive(follower, valid), jwk_update
         )
         old_env_ids = {row.environment_id for row in resource.environments}
+        if new_name != name:
+            rename_history(self, project, name, new_name)
+        keep_version(self, project, resource, new_name, author, "REPLACED")
         try:
             self.repo.replace_environments(resource, self.rows(project, valid))
         except IntegrityError as exc:
@@ -201,11 +224,13 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         follower.apply(jwk_plan, plan)
         return plan
 
-    def delete(self, project: Project, name: str) -> ChangePlan:
-        """Remove the resource and plan its removal from every environment it was in."""
+    def delete(self, project: Project, name: str, author: ChangeAuthor) -> ChangePlan:
+        """Remove the resource and plan its removal from every environment it was in;
+        its last version is kept in its history."""
         resource = self.repo.get(project.id, name, for_update=True)
         if resource is None:
             raise self.not_found(name)
+        keep_version(self, project, resource, name, author, "DELETED")
         plan = ChangePlan()
         self._undeploy(plan, project, name, (row.environment_id for row in resource.environments))
         # JWKs derived from it keep their material; the database clears their source.

@@ -21,7 +21,17 @@ Decisions:
   every ``Timing.unauthorized_retry`` seconds. Either way the node keeps serving.
 * The TLS listener binds at start even without a server identity, so a port conflict
   fails the start; until a snapshot names an identity it closes connections at once and
-  the status endpoint reports ``tlsServing: false``.
+  the status endpoint reports ``tlsServing: false``. With a driver the listener is
+  optional (``NodeConfig.listen`` None): the real gateway serves.
+* With a driver, each snapshot goes through ``output.render`` -> ``OutputWriter.write``
+  -> ``Driver.activate`` before it counts as applied (and before it is saved). A render,
+  write or activate failure puts the previous files back, keeps the previous snapshot
+  applied, and is acknowledged with the reason. A change that leaves every file as it
+  was does not call the driver.
+* At start, a saved snapshot is written out again (the output directory may have been
+  wiped) before the manager is asked for anything, so the gateway keeps serving without
+  the manager. That snapshot was activated once already, so if the driver fails now
+  (nginx not started yet, say) the files are kept and the failure only reported.
 """
 
 from __future__ import annotations
@@ -42,7 +52,9 @@ from typing import Any
 import httpx
 
 from keyops.crypto.x509 import format_instant
+from keyops.gateway.drivers.base import Change, Driver, DriverError
 from keyops.gateway.http import Request, Response, gateway_routes, json_response, serve_http
+from keyops.gateway.output import OutputError, OutputFile, OutputWriter, render
 from keyops.gateway.snapshot import AppliedState, SnapshotError, build_state, parse_snapshot
 from keyops.gateway.store import NodeStore, StoreError
 from keyops.gateway.tls import TlsListener, TlsPeer, server_context
@@ -85,6 +97,7 @@ def parse_hostport(text: str) -> HostPort:
 
 
 def default_node_name(listen: HostPort) -> str:
+    """HOSTNAME-PORT of the TLS listener (or, without one, of the status endpoint)."""
     return f"{socket.gethostname()}-{listen.port}"
 
 
@@ -108,10 +121,13 @@ class NodeConfig:
     environment: str
     manager: str
     token: Secret
-    listen: HostPort
+    listen: HostPort | None  # None: no TLS listener of the node's own (a driver serves)
     status_listen: HostPort
     data_dir: Path
     name: str
+    # Where a driver's files go (required with a driver) and who owns them (uid, gid).
+    output_dir: Path | None = None
+    output_owner: tuple[int, int] | None = None
 
     @property
     def manager_base(self) -> str:
@@ -127,6 +143,29 @@ class Served:
     source: str  # "manager" or "disk"
 
 
+@dataclass(frozen=True, slots=True)
+class ApplyOutcome:
+    """What the driver did with the last snapshot the node tried to apply."""
+
+    revision: int
+    outcome: str  # "applied" | "unchanged" | "failed"
+    message: str
+    at: datetime
+
+    def document(self, driver: str) -> dict[str, Any]:
+        return {
+            "name": driver,
+            "revision": self.revision,
+            "outcome": self.outcome,
+            "message": self.message,
+            "at": format_instant(self.at),
+        }
+
+
+class _ApplyFailed(Exception):
+    """The driver side refused a snapshot; str() is the reason."""
+
+
 class _ManagerError(Exception):
     """The manager could not be reached or gave an answer the node can not use."""
 
@@ -135,11 +174,17 @@ class _Unauthorized(Exception):
     """The manager refused the node credential."""
 
 
-def _prepare(body: bytes, environment: str) -> tuple[AppliedState, ssl.SSLContext | None]:
+Prepared = tuple[AppliedState, ssl.SSLContext | None, dict[str, OutputFile] | None]
+
+
+def _prepare(body: bytes, environment: str, *, listener: bool, files: bool) -> Prepared:
     """Everything a snapshot needs before it can be swapped in (CPU work, off the loop)."""
     try:
-        state = build_state(parse_snapshot(body), environment)
-        return state, server_context(state)
+        state = build_state(parse_snapshot(body), environment, open_keystores=files)
+        context = server_context(state) if listener else None
+        return state, context, render(state) if files else None
+    except OutputError as exc:
+        raise SnapshotError(str(exc)) from None
     except SnapshotError:
         raise
     except Exception as exc:
@@ -167,8 +212,20 @@ class GatewayNode:
         timing: Timing | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        driver: Driver | None = None,
     ) -> None:
+        if driver is not None and config.output_dir is None:
+            raise ValueError("a driver needs an output directory")
+        if driver is None and config.listen is None:
+            raise ValueError("without a driver the node needs its TLS listener")
         self.config = config
+        self.driver = driver
+        self.writer = (
+            OutputWriter(config.output_dir, owner=config.output_owner)
+            if driver is not None and config.output_dir is not None
+            else None
+        )
+        self.last_apply: ApplyOutcome | None = None
         self.timing = timing or Timing()
         self.store = NodeStore(config.data_dir)
         self._transport = transport
@@ -182,12 +239,16 @@ class GatewayNode:
         self._ack_pending = False
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._listener = TlsListener(
-            config.listen.host,
-            config.listen.port,
-            self._current_context,
-            self._serve_tls,
-            handshake_timeout=self.timing.handshake_timeout,
+        self._listener = (
+            TlsListener(
+                config.listen.host,
+                config.listen.port,
+                self._current_context,
+                self._serve_tls,
+                handshake_timeout=self.timing.handshake_timeout,
+            )
+            if config.listen is not None
+            else None
         )
         self._status_server: asyncio.Server | None = None
         self._status_connections: set[asyncio.Task[None]] = set()
@@ -209,7 +270,9 @@ class GatewayNode:
         await serve_http(reader, writer, gateway_routes(self._current_state, peer))
 
     @property
-    def listen_address(self) -> HostPort:
+    def listen_address(self) -> HostPort | None:
+        if self._listener is None:
+            return None
         host, port = self._listener.address
         return HostPort(host, port)
 
@@ -228,18 +291,30 @@ class GatewayNode:
     def status(self) -> dict[str, Any]:
         """The status document (``GET /status``)."""
         state = self._current_state()
-        return {
+        listen = self.listen_address
+        document: dict[str, Any] = {
             "environment": self.config.environment,
             "node": self.config.name,
             "appliedRevision": state.revision if state is not None else None,
             "lastSyncAt": format_instant(self.last_sync_at) if self.last_sync_at else None,
             "managerReachable": self.manager_reachable,
-            "listen": str(self.listen_address),
+            "listen": str(listen) if listen is not None else None,
             "tlsServing": self._current_context() is not None,
             "source": self.served.source if self.served is not None else None,
             "lastError": self._connection_error or self._apply_error,
             "fingerprints": self.fingerprints(),
+            "driver": None,
         }
+        if self.driver is not None:
+            document["driver"] = {
+                "name": self.driver.name,
+                "outputDir": str(self.config.output_dir),
+                **self.driver.describe(),
+                "lastApply": (
+                    self.last_apply.document(self.driver.name) if self.last_apply else None
+                ),
+            }
+        return document
 
     def _status_handler(self, request: Request) -> Response:
         if request.path != "/status":
@@ -263,6 +338,54 @@ class GatewayNode:
 
     # --- applying ---------------------------------------------------------------------
 
+    async def _prepare(self, body: bytes) -> Prepared:
+        return await asyncio.to_thread(
+            _prepare,
+            body,
+            self.config.environment,
+            listener=self._listener is not None,
+            files=self.driver is not None,
+        )
+
+    def _outcome(self, revision: int, outcome: str, message: str) -> None:
+        self.last_apply = ApplyOutcome(revision, outcome, message, datetime.now(UTC))
+
+    async def _activate(
+        self, revision: int, files: dict[str, OutputFile] | None, *, restore: bool = True
+    ) -> None:
+        """Write the files and tell the driver; _ApplyFailed (files put back) if refused."""
+        if self.driver is None or self.writer is None:
+            return
+        if files is None:
+            raise _ApplyFailed("no files were rendered for the driver")
+        writer, driver = self.writer, self.driver
+        try:
+            change: Change = await asyncio.to_thread(writer.write, files, revision)
+        except OutputError as exc:
+            self._outcome(revision, "failed", str(exc))
+            raise _ApplyFailed(str(exc)) from None
+        if change.empty:
+            self._outcome(revision, "unchanged", "no file changed")
+            return
+        try:
+            summary = await driver.activate(change)
+        except DriverError as exc:
+            reason = str(exc).strip().replace("\n", " ") or f"{driver.name} driver failed"
+        except Exception as exc:
+            log.debug("at\n%s", "".join(traceback.format_tb(exc.__traceback__)))
+            reason = f"{driver.name} driver failed unexpectedly ({type(exc).__name__})"
+        else:
+            self._outcome(revision, "applied", summary)
+            log.info("driver %s: %s", driver.name, summary)
+            return
+        if restore:
+            try:
+                await asyncio.to_thread(writer.restore, change)
+            except (OSError, OutputError) as exc:
+                reason += f"; the previous files could not all be put back: {exc}"
+        self._outcome(revision, "failed", reason)
+        raise _ApplyFailed(reason)
+
     async def _load_from_disk(self) -> None:
         try:
             stored = await asyncio.to_thread(self.store.load)
@@ -273,10 +396,16 @@ class GatewayNode:
             log.info("no saved snapshot in %s, waiting for the manager", self.config.data_dir)
             return
         try:
-            state, context = await asyncio.to_thread(_prepare, stored.data, self.config.environment)
+            state, context, files = await self._prepare(stored.data)
         except SnapshotError as exc:
             log.error("the saved snapshot can not be applied, waiting for the manager: %s", exc)
             return
+        try:
+            await self._activate(state.revision, files, restore=False)
+        except _ApplyFailed as exc:
+            # Written all the same: these files were activated once, before they were saved.
+            self._apply_error = f"revision {state.revision} written from disk, but {exc}"
+            log.error("%s", self._apply_error)
         self.served = Served(state, context, "disk")
         self._seen = state.revision
         self._ack_pending = True
@@ -291,15 +420,16 @@ class GatewayNode:
         """Apply a snapshot from the manager; False when it could not even be read."""
         self._ack_pending = True
         try:
-            state, context = await asyncio.to_thread(_prepare, body, self.config.environment)
+            state, context, files = await self._prepare(body)
         except SnapshotError as exc:
             revision = _revision_of(body)
-            self._apply_error = f"revision {revision} not applied: {exc}"
-            log.error("%s; still serving revision %s", self._apply_error, self._applied_revision)
-            if revision is None:
-                return False
-            self._seen = revision
-            return True
+            if revision is not None and self.driver is not None:
+                self._outcome(revision, "failed", str(exc))
+            return self._refused(revision, str(exc))
+        try:
+            await self._activate(state.revision, files)
+        except _ApplyFailed as exc:
+            return self._refused(state.revision, str(exc))
         try:
             await asyncio.to_thread(self.store.save, state.environment, state.revision, body)
             self._apply_error = None
@@ -318,6 +448,16 @@ class GatewayNode:
             len(state.truststore),
             len(state.jwk_kids),
         )
+        return True
+
+    def _refused(self, revision: int | None, reason: str) -> bool:
+        # The manager reads "revision N not applied: <reason>" to fail a deployment early.
+        # The manager takes at most 2000 characters of it.
+        self._apply_error = f"revision {revision} not applied: {reason}"[:1900]
+        log.error("%s; still serving revision %s", self._apply_error, self._applied_revision)
+        if revision is None:
+            return False
+        self._seen = revision
         return True
 
     @property
@@ -361,13 +501,16 @@ class GatewayNode:
         self._connection_error = f"manager unreachable: {reason}"
 
     async def _ack(self, client: httpx.AsyncClient) -> None:
-        payload = {
+        listen = self.listen_address
+        payload: dict[str, Any] = {
             "node": self.config.name,
             "revision": self._applied_revision,
-            "listen": str(self.listen_address),
+            "listen": str(listen) if listen is not None else "",
             "fingerprints": self.fingerprints(),
             "error": self._apply_error,
         }
+        if self.driver is not None and self.last_apply is not None:
+            payload["driver"] = self.last_apply.document(self.driver.name)
         response = await client.post(
             self.config.manager_base + ACK_PATH, json=payload, timeout=self.timing.request_timeout
         )
@@ -464,7 +607,8 @@ class GatewayNode:
         """Serve until ``stop()``; then say goodbye to the manager and close."""
         self._loop = asyncio.get_running_loop()
         await self._load_from_disk()
-        await self._listener.start()
+        if self._listener is not None:
+            await self._listener.start()
         try:
             self._status_server = await asyncio.start_server(
                 self._status_connection,
@@ -472,17 +616,19 @@ class GatewayNode:
                 self.config.status_listen.port,
             )
         except OSError:
-            await self._listener.close()
+            if self._listener is not None:
+                await self._listener.close()
             raise
         log.info(
-            "node %s of %s: TLS on %s, status on http://%s/status, manager %s",
+            "node %s of %s: TLS on %s, driver %s, status on http://%s/status, manager %s",
             self.config.name,
             self.config.environment,
-            self.listen_address,
+            self.listen_address or "none",
+            f"{self.driver.name} -> {self.config.output_dir}" if self.driver else "none",
             self.status_address,
             self.config.manager_base,
         )
-        if self._current_context() is None:
+        if self._listener is not None and self._current_context() is None:
             log.info("no TLS server identity yet: the listener closes connections")
         self.started.set()
         sync = asyncio.create_task(self._sync_loop(), name="keyops-gateway-sync")
@@ -496,7 +642,8 @@ class GatewayNode:
             self._status_server.close()
             for task in list(self._status_connections):
                 task.cancel()
-            await self._listener.close()
+            if self._listener is not None:
+                await self._listener.close()
             log.info("node %s stopped", self.config.name)
 
 
@@ -519,14 +666,16 @@ async def _read(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _main(config: NodeConfig, timing: Timing | None) -> None:
-    node = GatewayNode(config, timing)
+async def _main(config: NodeConfig, timing: Timing | None, driver: Driver | None) -> None:
+    node = GatewayNode(config, timing, driver=driver)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.stop)
     await node.run()
 
 
-def run_node(config: NodeConfig, timing: Timing | None = None) -> None:
+def run_node(
+    config: NodeConfig, timing: Timing | None = None, driver: Driver | None = None
+) -> None:
     """Run a node until SIGTERM or SIGINT."""
-    asyncio.run(_main(config, timing))
+    asyncio.run(_main(config, timing, driver))

@@ -11,8 +11,11 @@ Decisions:
 * The truststore is the certificates of the ``admin`` project deployed to the
   environment, deduplicated; certificates of other projects are checked but not trusted.
 * The server identity is the ``tlsIdentity`` alias of the named keystore artifact; it
-  must be a private key entry. Other keystores are not opened (each costs a password
-  derivation), so a broken unrelated keystore does not stop a node.
+  must be a private key entry. Without a driver, other keystores are not opened (each
+  costs a password derivation), so a broken unrelated keystore does not stop a node.
+  With a driver (``open_keystores=True``) every keystore is opened, since each of its
+  private key entries becomes files a gateway serves; one that can not be opened fails
+  the apply rather than silently dropping that gateway's certificate.
 * The JWK Set holds the public part of every ``jwk`` artifact. Symmetric (``oct``) keys
   have no public part and are left out rather than published.
 * Artifacts of a kind this node does not know are skipped, so a manager that learns a new
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyops.crypto.jwk import JwkError, jwk_thumbprint, public_jwk, split_private
-from keyops.crypto.keystores import KeystoreError, parse_keystore
+from keyops.crypto.keystores import KeystoreError, ParsedKeystore, parse_keystore
 from keyops.crypto.x509 import CertificateParseError, parse_certificate
 from keyops.secrets import Secret
 
@@ -41,6 +44,9 @@ __all__ = [
     "KINDS",
     "AppliedState",
     "Artifact",
+    "DeployedCertificate",
+    "DeployedKeystore",
+    "KeyEntry",
     "ServerIdentity",
     "Snapshot",
     "SnapshotError",
@@ -105,6 +111,31 @@ class ServerIdentity:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyEntry:
+    """A private key entry of a keystore: its chain (leaf first, DER) and PKCS#8 key."""
+
+    alias: str
+    chain_der: tuple[bytes, ...]
+    private_key_der: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedKeystore:
+    """A keystore deployed to the environment, with its private key entries."""
+
+    project_name: str
+    name: str
+    entries: tuple[KeyEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedCertificate:
+    project_name: str
+    name: str
+    der: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class AppliedState:
     """Everything a node serves for one revision; replaced as a whole, never changed."""
 
@@ -114,6 +145,10 @@ class AppliedState:
     truststore: tuple[bytes, ...]
     jwks_json: bytes
     jwk_kids: tuple[str, ...]
+    # Every certificate deployed to the environment, in the snapshot's order.
+    certificates: tuple[DeployedCertificate, ...] = ()
+    # Every keystore; only filled by ``build_state(..., open_keystores=True)``.
+    keystores: tuple[DeployedKeystore, ...] = ()
 
     def fingerprints(self) -> dict[str, Any]:
         """The fingerprints reported by the status endpoint and in acks."""
@@ -209,8 +244,12 @@ def _json_object(artifact: Artifact) -> dict[str, Any]:
     return value
 
 
-def _truststore(artifacts: tuple[Artifact, ...]) -> tuple[bytes, ...]:
+def _certificates(
+    artifacts: tuple[Artifact, ...],
+) -> tuple[tuple[bytes, ...], tuple[DeployedCertificate, ...]]:
+    """The truststore (admin project's certificates, deduplicated) and every certificate."""
     trusted: dict[bytes, None] = {}
+    deployed: list[DeployedCertificate] = []
     for artifact in artifacts:
         if artifact.kind != "certificate":
             continue
@@ -218,12 +257,47 @@ def _truststore(artifacts: tuple[Artifact, ...]) -> tuple[bytes, ...]:
             parsed = parse_certificate(artifact.content)
         except CertificateParseError as exc:
             raise SnapshotError(f"{artifact}: {exc.reason}") from None
+        deployed.append(DeployedCertificate(artifact.project_name, artifact.name, parsed.der))
         if artifact.project_name == ADMIN_PROJECT:
             trusted.setdefault(parsed.der, None)
-    return tuple(trusted)
+    return tuple(trusted), tuple(deployed)
 
 
-def _identity(snapshot: Snapshot) -> ServerIdentity | None:
+def _open_keystore(store: Artifact, where: str) -> ParsedKeystore:
+    doc = _json_object(store)
+    store_type = _required(doc, "type", str(store))
+    password = _required(doc, "password", str(store))
+    key_password = doc.get("keyPassword")
+    file = _b64(_required(doc, "file", str(store)), f"{store}: file")
+    try:
+        return parse_keystore(
+            file, store_type, password, key_password if isinstance(key_password, str) else None
+        )
+    except KeystoreError as exc:
+        raise SnapshotError(f"{where}: {exc.reason}") from None
+
+
+def _keystores(
+    artifacts: tuple[Artifact, ...], opened: dict[tuple[str, str], ParsedKeystore]
+) -> tuple[DeployedKeystore, ...]:
+    stores: list[DeployedKeystore] = []
+    for artifact in artifacts:
+        if artifact.kind != "keystore":
+            continue
+        key = (artifact.project_name, artifact.name)
+        parsed = opened.get(key) or _open_keystore(artifact, str(artifact))
+        entries = tuple(
+            KeyEntry(e.alias, tuple(e.chain_der), Secret(e.private_der))
+            for e in parsed.entries
+            if e.kind == "PRIVATE_KEY" and e.private_der is not None and e.chain_der
+        )
+        stores.append(DeployedKeystore(artifact.project_name, artifact.name, entries))
+    return tuple(stores)
+
+
+def _identity(
+    snapshot: Snapshot, opened: dict[tuple[str, str], ParsedKeystore]
+) -> ServerIdentity | None:
     ref = snapshot.tls_identity
     if ref is None:
         return None
@@ -242,17 +316,8 @@ def _identity(snapshot: Snapshot) -> ServerIdentity | None:
             f"TLS identity {ref}: keystore {ref.project_name}/{ref.keystore_name} "
             "is not deployed to the environment"
         )
-    doc = _json_object(store)
-    store_type = _required(doc, "type", str(store))
-    password = _required(doc, "password", str(store))
-    key_password = doc.get("keyPassword")
-    file = _b64(_required(doc, "file", str(store)), f"{store}: file")
-    try:
-        parsed = parse_keystore(
-            file, store_type, password, key_password if isinstance(key_password, str) else None
-        )
-    except KeystoreError as exc:
-        raise SnapshotError(f"TLS identity {ref}: {exc.reason}") from None
+    parsed = _open_keystore(store, f"TLS identity {ref}")
+    opened[(store.project_name, store.name)] = parsed
     entry = parsed.entry(ref.alias)
     if entry is None:
         raise SnapshotError(
@@ -301,8 +366,13 @@ def _check_keys(artifacts: tuple[Artifact, ...]) -> None:
             raise SnapshotError(f"{artifact}: keyType is missing")
 
 
-def build_state(snapshot: Snapshot, environment: str) -> AppliedState:
-    """The state a node serves for ``snapshot``, or SnapshotError saying why it can't."""
+def build_state(
+    snapshot: Snapshot, environment: str, *, open_keystores: bool = False
+) -> AppliedState:
+    """The state a node serves for ``snapshot``, or SnapshotError saying why it can't.
+
+    ``open_keystores`` opens every keystore (for a driver's files), not only the identity's.
+    """
     if snapshot.environment != environment:
         raise SnapshotError(
             f"the snapshot is for environment {snapshot.environment}, this node serves "
@@ -313,11 +383,16 @@ def build_state(snapshot: Snapshot, environment: str) -> AppliedState:
         log.warning("ignoring artifacts of unknown kinds: %s", ", ".join(unknown))
     _check_keys(snapshot.artifacts)
     keys, kids = _jwks(snapshot.artifacts)
+    truststore, certificates = _certificates(snapshot.artifacts)
+    opened: dict[tuple[str, str], ParsedKeystore] = {}
+    identity = _identity(snapshot, opened)
     return AppliedState(
         environment=snapshot.environment,
         revision=snapshot.revision,
-        identity=_identity(snapshot),
-        truststore=_truststore(snapshot.artifacts),
+        identity=identity,
+        truststore=truststore,
         jwks_json=json.dumps({"keys": keys}, separators=(",", ":")).encode("utf-8"),
         jwk_kids=kids,
+        certificates=certificates,
+        keystores=_keystores(snapshot.artifacts, opened) if open_keystores else (),
     )

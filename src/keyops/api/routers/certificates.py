@@ -10,9 +10,15 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
+from keyops.api.deps import DeployerAccess, DeployerProject, Keyops, KeyopsDep, ReaderProject
 from keyops.api.forms import read_form, single_file, single_text
-from keyops.api.resources import JwkUpdateParams, ResourceRoutes, Service, change_answer
+from keyops.api.resources import (
+    JwkUpdateParams,
+    ResourceRoutes,
+    Service,
+    author_of,
+    change_answer,
+)
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.certificates import CertificateRead, certificate, truststore_certificate
 from keyops.api.schemas.common import DeploymentRead, ResultList
@@ -166,18 +172,20 @@ routes.add_get()
 async def update_certificate(
     certificateName: str,
     request: Request,
-    project: DeployerProject,
+    access: DeployerAccess,
     k: KeyopsDep,
     jwk_update: JwkUpdateParams,
 ) -> dict[str, Any]:
     checked = jwk_update()
+    project, author = access.project, author_of(k, access)
     inp = await _read_input(request, k.settings.max_upload_bytes)
     return await change_answer(
-        k, lambda s: _service(k, s).update(project, certificateName, inp, checked)
+        k, lambda s: _service(k, s).update(project, certificateName, inp, checked, author)
     )
 
 
 routes.add_delete()
+routes.add_history()
 
 
 @router.get(

@@ -27,6 +27,16 @@ router = SlashAgnosticRouter(prefix="/apiops/gateway", tags=["gateway"])
 DISCONNECT_CHECK_SECONDS = 1.0
 
 
+class AckDriver(CamelModel):
+    """What the node's gateway driver did with the last snapshot it tried to apply."""
+
+    name: str = Field(max_length=40)
+    revision: int = Field(ge=0, le=2**63 - 1)
+    outcome: str = Field(max_length=20)  # applied | unchanged | failed
+    message: str = Field(default="", max_length=2000)
+    at: str | None = Field(default=None, max_length=40)
+
+
 class AckBody(CamelModel):
     node: str = Field(max_length=200)
     # Revisions are BIGINT columns: a larger value is no revision the manager ever made.
@@ -34,6 +44,8 @@ class AckBody(CamelModel):
     listen: str = Field(default="", max_length=300)
     fingerprints: dict[str, Any] = Field(default_factory=dict)
     error: str | None = Field(default=None, max_length=2000)
+    # Nodes with a driver say what it did; a failure's reason is also in ``error``.
+    driver: AckDriver | None = None
 
 
 def _service(session: Session, k: Keyops) -> GatewayService:

@@ -1,10 +1,18 @@
 """The built-in target: the environment's desired state lives in the database (written
-with each change), where its gateway nodes pick it up; a roll-out waits for them."""
+with each change), where its gateway nodes pick it up; a roll-out waits for them.
+
+A node that refuses a revision (its snapshot or its gateway driver failed) acknowledges
+its still-applied revision with ``error`` = ``revision N not applied: <reason>``; the
+roll-out then stops waiting for that node and the failure names it with the reason, e.g.
+``not applied: gw-a (nginx -t failed: ...)``.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -13,6 +21,24 @@ from keyops.deploy.target import DeploymentError, EnvironmentChange, TargetConte
 from keyops.storage import notify
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.gateway import connected_nodes
+
+# What a node sends when it refused a revision (keyops.gateway.node).
+_REFUSED = re.compile(r"^revision (\d+) not applied: (.*)$", re.DOTALL)
+_MAX_REASON = 300
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    applied: int
+    error: str | None
+
+    def refused(self, revision: int) -> str | None:
+        """The reason this node gave for refusing ``revision`` (or a later one)."""
+        match = _REFUSED.match(self.error or "")
+        if match is None or int(match.group(1)) < revision:
+            return None
+        reason = " ".join(match.group(2).split())
+        return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 3] + "..."
 
 
 class LocalTarget:
@@ -23,10 +49,10 @@ class LocalTarget:
         self.ack_timeout = context.settings.deploy_timeout_seconds
         self.node_ttl = timedelta(seconds=context.settings.gateway_node_ttl_seconds)
 
-    def _nodes(self, env_id: int) -> Callable[[Session], dict[str, int]]:
-        def read(session: Session) -> dict[str, int]:
+    def _nodes(self, env_id: int) -> Callable[[Session], dict[str, _Node]]:
+        def read(session: Session) -> dict[str, _Node]:
             nodes = connected_nodes(session, env_id, utcnow() - self.node_ttl)
-            return {n.name: n.applied_revision for n in nodes}
+            return {n.name: _Node(n.applied_revision, n.last_error) for n in nodes}
 
         return read
 
@@ -41,17 +67,22 @@ class LocalTarget:
             while True:
                 nodes = await self.db.read(self._nodes(env_id))
                 # A node that said goodbye meanwhile is no longer waited for.
-                current = {name: applied for name, applied in nodes.items() if name in expected}
-                behind = sorted(name for name, applied in current.items() if applied < revision)
+                current = {name: node for name, node in nodes.items() if name in expected}
+                behind = sorted(name for name, node in current.items() if node.applied < revision)
                 if not behind:
                     return f"{len(current)} of {len(current)} gateway node(s) applied it"
+                reasons = {name: current[name].refused(revision) for name in behind}
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                # Nodes that refused will not apply it: no need to wait for them.
+                if remaining <= 0 or all(reasons.values()):
                     applied = len(current) - len(behind)
+                    within = "" if remaining > 0 else f" within {self.ack_timeout:g} s"
+                    names = ", ".join(
+                        f"{name} ({reasons[name]})" if reasons[name] else name for name in behind
+                    )
                     raise DeploymentError(
                         f"{applied} of {len(current)} gateway node(s) applied revision"
-                        f" {revision} within {self.ack_timeout:g} s; not applied:"
-                        f" {', '.join(behind)}"
+                        f" {revision}{within}; not applied: {names}"
                     )
                 # Woken by a node's ack (or goodbye) in any replica; the timeout is a backstop.
                 await acks.wait(min(remaining, 1.0))

@@ -16,6 +16,7 @@ from keyops.storage.models.keystores import Keystore, KeystoreEnvironment
 from keyops.storage.models.projects import Project, ProjectMember
 from keyops.storage.models.tokens import AccessToken
 from keyops.storage.models.users import User, UserRole
+from keyops.storage.models.versions import ResourceVersion
 
 __all__ = [
     "AccessToken",
@@ -36,6 +37,7 @@ __all__ = [
     "MasterKeyState",
     "Project",
     "ProjectMember",
+    "ResourceVersion",
     "RevisionCounter",
     "User",
     "UserRole",

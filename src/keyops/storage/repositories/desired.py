@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -233,6 +233,37 @@ class DesiredStateRepository:
         if rows:
             at = utcnow()
             self._conn.execute(_INSERT_ATTEMPT, [{"at": at, **row} for row in rows])
+
+    def over_attempt_budget(self, keep: int) -> list[int]:
+        """Environments holding more than ``keep`` attempts (one grouped read)."""
+        table = DeploymentAttempt.__table__
+        stmt = (
+            select(table.c.environment_id)
+            .group_by(table.c.environment_id)
+            .having(func.count() > keep)
+        )
+        return list(self._conn.execute(stmt).scalars())
+
+    def trim_attempts(self, environment_ids: Iterable[int], keep: int) -> int:
+        """Keep the newest ``keep`` attempts of each environment; returns how many went."""
+        table = DeploymentAttempt.__table__
+        removed = 0
+        for env_id in environment_ids:
+            cutoff = self._conn.execute(
+                select(table.c.id)
+                .where(table.c.environment_id == env_id)
+                .order_by(table.c.id.desc())
+                .limit(1)
+                .offset(keep)
+            ).scalar()
+            if cutoff is not None:
+                result = self._conn.execute(
+                    delete(DeploymentAttempt).where(
+                        DeploymentAttempt.environment_id == env_id, DeploymentAttempt.id <= cutoff
+                    )
+                )
+                removed += result.rowcount or 0
+        return removed
 
     def behind(self) -> list[EnvironmentState]:
         """Environments whose target has not confirmed their newest desired state."""
