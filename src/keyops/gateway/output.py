@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives import serialization
 
 from keyops.gateway.drivers.base import Change
 from keyops.gateway.snapshot import AppliedState
+from keyops.gateway.store import atomic_write
 
 __all__ = [
     "JWKS_FILE",
@@ -235,25 +236,9 @@ class OutputWriter:
 
     def _write_file(self, path: Path, content: bytes, *, private: bool) -> None:
         self._make_dirs(path.parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
         mode = _PRIVATE_MODE if private else _PUBLIC_MODE
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                # The umask may have taken bits away from a public file; set them exactly.
-                os.fchmod(fh.fileno(), mode)
-                if self.owner is not None:
-                    os.fchown(fh.fileno(), *self.owner)
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        # The directory is synced once per apply, after every file is in place.
+        atomic_write(path, content, mode=mode, owner=self.owner, sync_dir=False)
 
     def _remove(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

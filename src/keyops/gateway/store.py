@@ -88,7 +88,7 @@ class NodeStore:
             "sealed": base64.b64encode(sealed).decode("ascii"),
         }
         self._ensure_dir()
-        _atomic_write(self.snapshot_path, json.dumps(document, indent=1).encode("utf-8"))
+        atomic_write(self.snapshot_path, json.dumps(document, indent=1).encode("utf-8"))
 
     def load(self) -> StoredSnapshot | None:
         """The stored snapshot, None when there is none; StoreError when it can't be read."""
@@ -114,13 +114,25 @@ class NodeStore:
         return StoredSnapshot(environment, revision, saved_at, data)
 
 
-def _atomic_write(path: Path, content: bytes) -> None:
+def atomic_write(
+    path: Path,
+    content: bytes,
+    *,
+    mode: int = 0o600,
+    owner: tuple[int, int] | None = None,
+    sync_dir: bool = True,
+) -> None:
+    """Replace ``path`` whole: a reader sees the old file or the new one, never a part."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
+            # The umask may have taken bits away; set them exactly.
+            os.fchmod(fh.fileno(), mode)
+            if owner is not None:
+                os.fchown(fh.fileno(), *owner)
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
@@ -129,9 +141,10 @@ def _atomic_write(path: Path, content: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    # The rename itself must reach the disk for the new file to survive a power cut.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    if sync_dir:
+        # The rename itself must reach the disk for the new file to survive a power cut.
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
