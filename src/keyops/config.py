@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,15 @@ class Settings(BaseSettings):
     history_keep: int = Field(default=10, ge=1, le=1000)
     # Deployment attempts kept per environment; older ones are trimmed by the reconciler.
     attempts_keep: int = Field(default=1000, ge=1)
+    # Expiry alerts: how often the watcher looks, and the days-left thresholds it alerts
+    # at (each once per resource, environment and material).
+    expiry_check_seconds: float = Field(default=3600.0, gt=0)
+    expiry_thresholds_days: str = "30,14,7,1,0"
+    # Webhook deliveries: per-attempt timeout, attempts before giving up, and the first
+    # retry delay (doubling after each failure, at most an hour).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_retry_seconds: float = Field(default=30.0, gt=0)
     # Processes serving one SQLite file (``serve --workers``): they then watch it for
     # each other's commits.
     workers: int = Field(default=1, ge=1, le=64)
@@ -50,11 +60,26 @@ class Settings(BaseSettings):
     previous_master_keys: SecretStr | None = None
     # Networks a JWK URL may resolve to although private, loopback or link-local.
     url_allow_list: str = ""
+    # Who may scrape /metrics: loopback clients only, a bearer token (KEYOPS_METRICS_TOKEN
+    # or an admin's personal token), anyone, or nobody (no /metrics at all).
+    metrics_access: Literal["loopback", "token", "open", "off"] = "loopback"
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     @field_validator("database_url")
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("expiry_thresholds_days")
+    @classmethod
+    def _thresholds(cls, value: str) -> str:
+        parse_thresholds(value)
+        return value
+
+    @property
+    def expiry_thresholds(self) -> tuple[int, ...]:
+        """The expiry thresholds in days, largest first."""
+        return parse_thresholds(self.expiry_thresholds_days)
 
     @cached_property
     def async_database_url(self) -> str:
@@ -64,6 +89,19 @@ class Settings(BaseSettings):
     def default_sqlite_url(self) -> str:
         """The embedded default: a SQLite file in the data directory."""
         return f"sqlite+aiosqlite:///{(self.data_dir / 'keyops.db').resolve()}"
+
+
+def parse_thresholds(text: str) -> tuple[int, ...]:
+    """``"30,14,7,1,0"`` as distinct whole days, largest first."""
+    try:
+        days = {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise ValueError(
+            f"expiry thresholds must be whole days, comma-separated: {text!r}"
+        ) from None
+    if any(d < 0 or d > 3650 for d in days):
+        raise ValueError(f"expiry thresholds must be between 0 and 3650 days: {text!r}")
+    return tuple(sorted(days, reverse=True))
 
 
 def to_async_url(url: str) -> str:

@@ -28,6 +28,7 @@ class Purpose:
     KEYSTORE_KEY_PASSWORD = "keyops:keystore_environments.key_password_sealed"  # noqa: S105
     JWK_PRIVATE = "keyops:jwks.private_sealed"
     DEPLOYED_CONTENT = "keyops:deployed_artifacts.content"
+    WEBHOOK_SECRET = "keyops:webhooks.secret_sealed"  # noqa: S105
 
 
 class Secret:

@@ -19,14 +19,9 @@ goes in through the REST API and is checked from outside with the standard libra
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import http.client
 import os
 import shutil
-import socket
-import ssl
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,27 +29,28 @@ from typing import Any
 
 import pytest
 
-from keyops.gateway.drivers.haproxy_api import RuntimeApi
 from tests.support.databases import BACKENDS, database, in_ci
 from tests.support.gateway_nodes import (
     ADMIN_PROJECT,
+    HAPROXY,
     STORE_PASSWORD,
     TLS_ALIAS,
     TLS_KEYSTORE,
     Cluster,
+    HaproxyProcess,
     NodeProcess,
     Pki,
     applied_by_all,
     environment_result,
     gateway_cluster,
+    haproxy_conf,
     issue,
     pkcs12,
     refused,
-    until,
 )
 from tests.support.server import free_port
+from tests.support.tls_client import greeting, presented
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 CA_NAME = "client-ca"
 IDENTITY = f"tls/{ADMIN_PROJECT}/{TLS_KEYSTORE}/{TLS_ALIAS}.pem"
 
@@ -79,70 +75,11 @@ def last_apply(node: NodeProcess) -> dict[str, Any]:
     return last
 
 
-CONFIG = """\
-global
-    stats socket {socket} level admin
-
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    timeout http-keep-alive 30s
-
-frontend tls
-    bind 127.0.0.1:{port} ssl crt {out}/{identity} ca-file {out}/truststore.pem verify optional
-    http-request return status 200 content-type text/plain lf-string "hello %[ssl_c_s_dn(CN)]"
-"""
-
-
-@dataclass
-class Haproxy:
-    root: Path
-    port: int
-    socket: str
-    process: subprocess.Popen[bytes] | None = None
-
-    def log(self) -> str:
-        path = self.root / "haproxy.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def start(self, out: Path) -> None:
-        config = self.root / "haproxy.cfg"
-        text = CONFIG.format(socket=self.socket, port=self.port, out=out, identity=IDENTITY)
-        config.write_text(text)
-        with (self.root / "haproxy.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [HAPROXY, "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
-            )
-        process = self.process
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"haproxy exited early:\n{self.log()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 1),
-            ):
-                return os.path.exists(self.socket)
-            return False
-
-        until(up, timeout=15, what=lambda: f"haproxy up\n{self.log()}")
-
-    def pid(self) -> int:
-        """HAProxy's own idea of its process id (``show info``)."""
-        answer = asyncio.run(RuntimeApi(self.socket).execute("show", "info"))
-        info = dict(line.split(": ", 1) for line in answer.splitlines() if ": " in line)
-        return int(info["Pid"])
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+class Haproxy(HaproxyProcess):
+    def start_on(self, out: Path) -> None:
+        """Start with the configuration the README shows, naming the node's files."""
+        bind = f"crt {out}/{IDENTITY} ca-file {out}/truststore.pem verify optional"
+        self.start(haproxy_conf(self.socket, self.port, bind))
 
 
 @dataclass
@@ -157,7 +94,7 @@ class Setup:
 def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
     root = tmp_path / "haproxy"
     root.mkdir()
-    haproxy = Haproxy(root, free_port(), str(root / "admin.sock"))
+    haproxy = Haproxy(root, free_port())
     out = tmp_path / "out"
     with (
         database(request.param, tmp_path) as url,
@@ -190,28 +127,9 @@ def assert_applied(deployment: dict[str, Any], env: str) -> None:
 # --- TLS from outside ----------------------------------------------------------------------------
 
 
-def presented(port: int, pki: Pki) -> bytes:
-    """The certificate a new handshake gets (the server CA is trusted, no client cert)."""
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        pki.context(None).wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-        assert der is not None
-        return der
-
-
 def hello(port: int, pki: Pki, client: str) -> str | None:
     """HAProxy's answer to ``GET /`` over mTLS with ``client``'s certificate; None if refused."""
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=pki.context(client), timeout=5)
-    try:
-        conn.request("GET", "/")
-        response = conn.getresponse()
-        return response.read().decode() if response.status == 200 else None
-    except (ssl.SSLError, OSError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
+    return greeting(port, pki.context(client))
 
 
 # --- the test ------------------------------------------------------------------------------------
@@ -233,9 +151,9 @@ def test_haproxy_takes_keystore_and_ca_rotations_in_memory(setup: Setup, pki: Pk
     assert (setup.out / IDENTITY).read_bytes().startswith(pki.server.pem)
     assert (setup.out / "truststore.pem").read_bytes() == ca_a
 
-    haproxy.start(setup.out)
+    haproxy.start_on(setup.out)
     pid = haproxy.pid()
-    assert presented(haproxy.port, pki) == pki.server.der
+    assert presented(haproxy.port, pki.context(None)) == pki.server.der
     assert hello(haproxy.port, pki, "a") == "hello client-a"
     assert hello(haproxy.port, pki, "b") is None
     kept = http.client.HTTPSConnection(
@@ -251,7 +169,8 @@ def test_haproxy_takes_keystore_and_ca_rotations_in_memory(setup: Setup, pki: Pk
         c.api.update_keystore(ADMIN_PROJECT, TLS_KEYSTORE, env, store, STORE_PASSWORD), env
     )
 
-    assert presented(haproxy.port, pki) == rotated.der  # at once: the node acked after HAProxy
+    # At once: the node acknowledged after HAProxy had committed.
+    assert presented(haproxy.port, pki.context(None)) == rotated.der
     kept.request("GET", "/")
     response = kept.getresponse()
     assert (response.status, response.read()) == (200, b"hello ")
@@ -270,7 +189,7 @@ def test_haproxy_takes_keystore_and_ca_rotations_in_memory(setup: Setup, pki: Pk
     assert hello(haproxy.port, pki, "b") == "hello client-b"
     assert hello(haproxy.port, pki, "a") is None
     assert refused(haproxy.port, pki, "a")
-    assert presented(haproxy.port, pki) == rotated.der
+    assert presented(haproxy.port, pki.context(None)) == rotated.der
     assert haproxy.pid() == pid
     last = last_apply(node)
     assert last["message"] == "haproxy: updated in memory: truststore.pem", last

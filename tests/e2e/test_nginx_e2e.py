@@ -22,16 +22,11 @@ REST API; what nginx serves is checked from outside with the standard library's 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,25 +35,26 @@ import pytest
 from tests.support.databases import BACKENDS, database, in_ci
 from tests.support.gateway_nodes import (
     ADMIN_PROJECT,
+    NGINX,
     STORE_PASSWORD,
     TLS_ALIAS,
     TLS_KEYSTORE,
-    Answer,
     Cluster,
+    NginxProcess,
     NodeProcess,
     Pki,
     environment_result,
     gateway_cluster,
-    https_get,
     issue,
+    nginx_conf,
     pkcs12,
     until,
 )
 from tests.support.server import free_port
+from tests.support.tls_client import Answer, get_once, presented
 
 CA_NAME = "client-ca"
 NODE = "gw-a"
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 IDENTITY = f"tls/{ADMIN_PROJECT}/{TLS_KEYSTORE}/{TLS_ALIAS}"
 
 
@@ -75,98 +71,25 @@ def _tools() -> None:
 # --- nginx ---------------------------------------------------------------------------------
 
 
-def nginx_conf(root: Path, out: Path, port: int, *, broken: bool = False) -> str:
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    temp = "\n".join(
-        f"    {kind}_temp_path {root}/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    extra = "    this_is_not_a_directive on;\n" if broken else ""
-    return f"""{user}worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log notice;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-{temp}
-{extra}    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {out}/{IDENTITY}.crt;
-        ssl_certificate_key {out}/{IDENTITY}.key;
-        ssl_client_certificate {out}/truststore.pem;
-        ssl_verify_client optional;
-        location = /.well-known/jwks.json {{
-            default_type application/json;
-            alias {out}/jwks.json;
-        }}
-        location / {{
-            default_type text/plain;
-            if ($ssl_client_verify != SUCCESS) {{ return 403 "client $ssl_client_verify"; }}
-            return 200 "hello $ssl_client_s_dn";
-        }}
-    }}
-}}
-"""
-
-
-@dataclass
-class Nginx:
+@dataclass(kw_only=True)
+class Nginx(NginxProcess):
     """A foreground nginx master on a free loopback port, serving the node's files."""
 
-    root: Path
     out: Path
     client_context: ssl.SSLContext  # trusts the server CA
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def conf(self) -> Path:
-        return self.root / "nginx.conf"
-
-    def write_conf(self, *, broken: bool = False) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(nginx_conf(self.root, self.out, self.port, broken=broken))
-
-    def log(self) -> str:
-        path = self.root / "error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def start(self) -> None:
-        assert NGINX is not None
-        self.process = subprocess.Popen(
-            [NGINX, "-c", str(self.conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+    def write(self, *, broken: bool = False) -> None:
+        out = self.out
+        self.write_conf(
+            nginx_conf(
+                self.root,
+                self.port,
+                identity=out / IDENTITY,
+                truststore=out / "truststore.pem",
+                jwks=out / "jwks.json",
+                broken=broken,
+            )
         )
-        process = self.process
-
-        def serving() -> bool:
-            if process.poll() is not None:
-                assert process.stderr is not None
-                raise RuntimeError(f"nginx exited: {process.stderr.read()!r}\n{self.log()}")
-            with contextlib.suppress(OSError):
-                return bool(https_get(self.port, self.client_context, "/").status)
-            return False
-
-        until(serving, timeout=15, what=lambda: f"nginx serving on {self.port}\n{self.log()}")
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def reloads(self) -> int:
-        return self.log().count("signal 1 (SIGHUP) received")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGQUIT)  # graceful shutdown
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @dataclass
@@ -197,8 +120,10 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
 @pytest.fixture
 def setup(cluster: Cluster, tmp_path: Path) -> Iterator[Setup]:
     pki = Pki.create(tmp_path / "pki")
-    nginx = Nginx(tmp_path / "nginx", tmp_path / "out", pki.context(None))
-    nginx.write_conf()
+    nginx = Nginx(
+        tmp_path / "nginx", free_port(), out=tmp_path / "out", client_context=pki.context(None)
+    )
+    nginx.write()
     try:
         yield provision(cluster, pki, nginx)
     finally:
@@ -232,7 +157,7 @@ def provision(c: Cluster, pki: Pki, nginx: Nginx) -> Setup:
     )
     assert "nginx is not running" in status["driver"]["lastApply"]["message"]
     assert status["listen"] is None and status["driver"]["name"] == "nginx"
-    nginx.start()
+    nginx.start(nginx.client_context)
     return Setup(c, pki, nginx, node)
 
 
@@ -241,21 +166,7 @@ def provision(c: Cluster, pki: Pki, nginx: Nginx) -> Setup:
 
 def get(s: Setup, client: str | None, path: str = "/") -> Answer:
     """One request on a new connection (``Connection: close``, as nginx answers a 400)."""
-    context = s.pki.context(client)
-    with (
-        socket.create_connection(("127.0.0.1", s.nginx.port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-    ):
-        peer = tls.getpeercert(binary_form=True)
-        assert peer is not None
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
-    return Answer(int(status_line.split()[1]), headers, body, peer)
+    return get_once(s.nginx.port, s.pki.context(client), path)
 
 
 def greeted(s: Setup, client: str) -> bool:
@@ -273,7 +184,7 @@ def rejected(s: Setup, client: str) -> bool:
 
 
 def presents(s: Setup, der: bytes) -> bool:
-    return get(s, None, "/.well-known/jwks.json").server_cert_der == der
+    return presented(s.nginx.port, s.pki.context(None)) == der
 
 
 def second_identity(pki: Pki) -> tuple[bytes, bytes]:
@@ -345,7 +256,7 @@ def test_a_failing_nginx_check_keeps_the_old_material_and_names_the_node(setup: 
     s, c, env = setup, setup.c, setup.c.environment
     crt_before = (s.out / f"{IDENTITY}.crt").read_bytes()
     reloads = s.nginx.reloads()
-    s.nginx.write_conf(broken=True)
+    s.nginx.write(broken=True)
 
     server2, keystore2 = second_identity(s.pki)
     result = c.api.update_keystore(ADMIN_PROJECT, TLS_KEYSTORE, env, keystore2, STORE_PASSWORD)
@@ -373,7 +284,7 @@ def test_a_failing_nginx_check_keeps_the_old_material_and_names_the_node(setup: 
     assert c.api.environment_status(env) == "REPUBLISH_REQUIRED"
 
     # Fixed: the next change carries both (new keystore and new CA) through one reload.
-    s.nginx.write_conf()
+    s.nginx.write()
     pem = s.pki.client_ca("c").pem
     applied_by_one(c.api.update_certificate(ADMIN_PROJECT, CA_NAME, pem, [env]), env)
     until(lambda: presents(s, server2), timeout=10, what="the new server certificate")

@@ -15,14 +15,11 @@ open keep-alive connection still works and that HAProxy's process id did not cha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import http.client
 import ipaddress
 import os
-import shutil
 import socket
-import ssl
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -36,25 +33,21 @@ from cryptography.x509.oid import NameOID
 
 from keyops.gateway.drivers.base import Change, DriverError
 from keyops.gateway.drivers.haproxy import HaproxyDriver
-from keyops.gateway.drivers.haproxy_api import (
-    RuntimeApi,
-    RuntimeApiAddress,
-    parse_address,
-    quote_arg,
-)
+from keyops.gateway.drivers.haproxy_api import RuntimeApiAddress, parse_address, quote_arg
 from tests.crypto import certs
 from tests.support.databases import in_ci
-from tests.support.gateway_nodes import Pki, issue, refused, until
+from tests.support.gateway_nodes import HAPROXY, HaproxyProcess, Pki, issue, refused
 from tests.support.server import free_port
+from tests.support.tls_client import greeting
+from tests.support.tls_client import presented as presented_at
 
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 IDENTITY = "tls/p/ks/a.pem"
 TRUSTSTORE = "truststore.pem"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _haproxy_installed() -> None:
-    if not os.access(HAPROXY, os.X_OK):
+    if HAPROXY is None:
         if in_ci():
             pytest.fail("haproxy is not installed; with CI=true it must be", pytrace=False)
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
@@ -120,17 +113,16 @@ def material(tmp_path: Path) -> Material:
 # --- HAProxy -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Haproxy:
-    root: Path
+@dataclass(kw_only=True)
+class Haproxy(HaproxyProcess):
+    """HAProxy serving ``out``, with a second admin socket on ``ipv4@127.0.0.1:admin_port``."""
+
     out: Path
-    port: int
     admin_port: int
-    process: subprocess.Popen[bytes]
 
     @property
     def unix_socket(self) -> str:
-        return str(self.root / "admin.sock")
+        return self.socket
 
     @property
     def tcp_socket(self) -> str:
@@ -140,20 +132,13 @@ class Haproxy:
     def outside(self) -> str:
         return str(self.root / "outside.pem")
 
-    def log(self) -> str:
-        return (self.root / "haproxy.log").read_text(errors="replace")
-
-    def cli(self, *args: str, payload: bytes | None = None) -> str:
-        return asyncio.run(RuntimeApi(self.unix_socket).execute(*args, payload=payload))
-
-    def pid(self) -> int:
-        info = dict(
-            line.split(": ", 1) for line in self.cli("show", "info").splitlines() if ": " in line
-        )
-        return int(info["Pid"])
-
     def transactions(self) -> str:
         return self.cli("show", "ssl", "cert") + "\n" + self.cli("show", "ssl", "ca-file")
+
+    @property
+    def running(self) -> subprocess.Popen[bytes]:
+        assert self.process is not None
+        return self.process
 
 
 CONFIG = """\
@@ -209,32 +194,12 @@ def haproxy(tmp_path: Path, material: Material) -> Iterator[Haproxy]:
     (root / "outside.pem").write_bytes(material.pem("outside"))
     (root / "extra.list").write_text("")
     port, admin_port = free_port(), free_port()
-    config = root / "haproxy.cfg"
-    config.write_text(CONFIG.format(root=root, out=out, port=port, admin_port=admin_port))
-    with (root / "haproxy.log").open("wb") as log:
-        process = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
-        )
-    proxy = Haproxy(root, out, port, admin_port, process)
+    proxy = Haproxy(root, port, out=out, admin_port=admin_port)
     try:
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"haproxy exited early:\n{proxy.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                return os.path.exists(proxy.unix_socket)
-            return False
-
-        until(up, timeout=15, what=lambda: f"haproxy up\n{proxy.log()}")
+        proxy.start(CONFIG.format(root=root, out=out, port=port, admin_port=admin_port))
         yield proxy
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        proxy.stop()
         print(proxy.log())
 
 
@@ -242,31 +207,15 @@ def haproxy(tmp_path: Path, material: Material) -> Iterator[Haproxy]:
 
 
 def presented(proxy: Haproxy, pki: Pki, server_name: str | None = None) -> bytes:
-    """The DER certificate a new handshake gets (``server_name`` for SNI)."""
+    """The DER certificate a new handshake gets (``server_name`` for SNI, not checked)."""
     context = pki.context(None)
     context.check_hostname = False
-    with (
-        socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=server_name) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-        assert der is not None
-        return der
+    return presented_at(proxy.port, context, server_name=server_name)
 
 
 def hello(proxy: Haproxy, pki: Pki, client: str) -> str | None:
     """The answer to ``GET /`` with ``client``'s certificate; None when refused."""
-    conn = http.client.HTTPSConnection(
-        "127.0.0.1", proxy.port, context=pki.context(client), timeout=5
-    )
-    try:
-        conn.request("GET", "/")
-        response = conn.getresponse()
-        return response.read().decode() if response.status == 200 else None
-    except (ssl.SSLError, OSError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
+    return greeting(proxy.port, pki.context(client))
 
 
 # --- tests ---------------------------------------------------------------------------------------
@@ -280,7 +229,7 @@ def test_rotated_identity_is_served_without_reload_and_open_connections_keep_wor
     socket_address = haproxy.unix_socket if kind == "unix" else haproxy.tcp_socket
     driver = HaproxyDriver(socket_address, timeout=5)
     pid = haproxy.pid()
-    assert pid == haproxy.process.pid
+    assert pid == haproxy.running.pid
     assert presented(haproxy, pki) == servers["first"].der
 
     kept = http.client.HTTPSConnection("127.0.0.1", haproxy.port, context=pki.context(None))
@@ -297,7 +246,7 @@ def test_rotated_identity_is_served_without_reload_and_open_connections_keep_wor
     assert kept.sock is not None
     assert kept.sock.getpeercert(binary_form=True) == servers["first"].der
     kept.close()
-    assert haproxy.pid() == pid and haproxy.process.poll() is None
+    assert haproxy.pid() == pid and haproxy.running.poll() is None
     assert "*" not in haproxy.transactions()
     described = driver.describe()
     assert described["haproxySocket"] == socket_address
@@ -434,6 +383,36 @@ def test_new_identities_go_to_a_crt_list_or_need_a_reload(
     with pytest.raises(DriverError, match="does not exist"):
         activate(wrong, write_files(haproxy.out, {"tls/r/ks/x.pem": material.pem("other")}))
     assert str(haproxy.out / "tls/r/ks/x.pem") not in haproxy.cli("show", "ssl", "cert")
+
+
+def test_a_summary_names_five_files_and_counts_the_rest(
+    haproxy: Haproxy, material: Material
+) -> None:
+    # The summary goes to the manager in the node's ack, which takes 2000 characters.
+    pki = material.pki
+    driver = HaproxyDriver(haproxy.unix_socket)
+    rels = [f"tls/p/dir/n{i}.pem" for i in range(8)]
+
+    def issued() -> dict[str, certs.Issued]:
+        return {
+            rel: named(f"n{i}.example", pki.server_ca, f"n{i}.example")
+            for i, rel in enumerate(rels)
+        }
+
+    first = issued()
+    summary = activate(
+        driver, write_files(haproxy.out, {r: crt(c, pki.server_ca) for r, c in first.items()})
+    )
+    assert summary == f"haproxy: added: {', '.join(rels[:5])} and 3 more"
+    assert presented(haproxy, pki, "n7.example") == first[rels[7]].der
+
+    renewed = issued()
+    summary = activate(
+        driver, write_files(haproxy.out, {r: crt(c, pki.server_ca) for r, c in renewed.items()})
+    )
+    assert summary == f"haproxy: updated in memory: {', '.join(rels[:5])} and 3 more"
+    for i, rel in enumerate(rels):
+        assert presented(haproxy, pki, f"n{i}.example") == renewed[rel].der
 
 
 def test_removed_identities_leave_memory_where_haproxy_allows(

@@ -1,15 +1,17 @@
 """Real gateway clusters on loopback: a ``keyops serve`` manager process, gateway node
-processes (``python -m keyops.gateway``), the admin API calls that drive them, and the
-certificates, keystores and TLS clients that talk to the nodes.
+processes (``python -m keyops.gateway``), the admin API calls that drive them, the
+certificates, keystores and TLS clients that talk to the nodes, and HAProxy and nginx
+processes serving a node's output directory (the generic TLS client is in tls_client.py).
 
-Used by tests/e2e/test_gateway_e2e.py and by bench/fanout.py, so nothing here imports
-pytest. Every process is started on free loopback ports with its own data directory
-and log file; ``gateway_cluster`` stops every process it started, whatever happens.
-Waiting is always ``until(...)`` with a deadline, never a blind sleep.
+Used by the gateway tests and by bench/fanout.py and bench/gateway_rollout.py, so
+nothing here imports pytest. Every process is started on free loopback ports with its
+own data directory and log file; ``gateway_cluster`` stops every process it started,
+whatever happens. Waiting is always ``until(...)`` with a deadline, never a blind sleep.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import datetime as dt
@@ -17,6 +19,7 @@ import http.client
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -36,8 +39,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from keyops.gateway.drivers.haproxy_api import RuntimeApi
 from tests.crypto import certs
 from tests.support.server import TEST_MASTER_KEY, free_port
+from tests.support.tls_client import Answer, https_get
 
 T = TypeVar("T")
 
@@ -391,7 +396,14 @@ class Api:
         return self.deploy("PUT", f"/apiops/projects/{project}/certificates/{name}/", **form)
 
     def create_keystore(
-        self, project: str, name: str, environment: str, data: bytes, password: str
+        self,
+        project: str,
+        name: str,
+        environment: str,
+        data: bytes,
+        password: str,
+        *,
+        store_type: str = "PKCS12",
     ) -> dict[str, Any]:
         body = {
             "name": name,
@@ -399,7 +411,7 @@ class Api:
             "keyStoreEnvironmentList": [
                 {
                     "environmentName": environment,
-                    "type": "PKCS12",
+                    "type": store_type,
                     "file": base64.b64encode(data).decode("ascii"),
                     "password": password,
                 }
@@ -427,7 +439,14 @@ class Api:
         return jwk
 
     def update_keystore(
-        self, project: str, name: str, environment: str, data: bytes, password: str
+        self,
+        project: str,
+        name: str,
+        environment: str,
+        data: bytes,
+        password: str,
+        *,
+        store_type: str = "PKCS12",
     ) -> dict[str, Any]:
         """The keystore update endpoint: a new file for ``environment``."""
         body = {
@@ -435,7 +454,7 @@ class Api:
             "keyStoreEnvironmentList": [
                 {
                     "environmentName": environment,
-                    "type": "PKCS12",
+                    "type": store_type,
                     "file": base64.b64encode(data).decode("ascii"),
                     "password": password,
                 }
@@ -571,34 +590,6 @@ class Pki:
 # --- talking TLS to a node ----------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    server_cert_der: bytes
-
-
-def https_get(
-    port: int, context: ssl.SSLContext, path: str, conn: http.client.HTTPSConnection | None = None
-) -> Answer:
-    """GET over a new connection (or over ``conn``, kept open by the caller)."""
-    own = conn is None
-    connection = conn or http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read()
-        assert connection.sock is not None
-        peer = connection.sock.getpeercert(binary_form=True)
-        assert peer is not None
-        headers = {k.lower(): v for k, v in response.getheaders()}
-        return Answer(response.status, headers, body, peer)
-    finally:
-        if own:
-            connection.close()
-
-
 def hello(port: int, pki: Pki, client: str) -> str:
     """The node's answer to ``GET /`` over mTLS with ``client``'s certificate (200 only)."""
     answer = https_get(port, pki.context(client), "/")
@@ -646,6 +637,194 @@ def jwks(port: int, pki: Pki) -> tuple[Answer, dict[str, Any]]:
     assert answer.status == 200, (answer.status, answer.body)
     document: dict[str, Any] = json.loads(answer.body)
     return answer, document
+
+
+# --- real gateways: HAProxy and nginx on loopback ------------------------------------------------
+
+HAPROXY = shutil.which("haproxy") or (
+    "/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None
+)
+NGINX = shutil.which("nginx") or (
+    "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+)
+
+
+def haproxy_conf(socket_path: str, port: int, bind: str) -> str:
+    """An admin stats socket and one TLS frontend on 127.0.0.1:``port`` with the ``bind``
+    options (``crt ... ca-file ... verify optional``), answering ``hello <client CN>``."""
+    return f"""\
+global
+    stats socket {socket_path} level admin
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+
+frontend tls
+    bind 127.0.0.1:{port} ssl {bind}
+    http-request return status 200 content-type text/plain lf-string "hello %[ssl_c_s_dn(CN)]"
+"""
+
+
+def nginx_conf(
+    root: Path, port: int, *, identity: Path, truststore: Path, jwks: Path, broken: bool = False
+) -> str:
+    """A foreground-friendly nginx.conf: pid, error log and temp paths under ``root``, one
+    TLS server on 127.0.0.1:``port`` with ``identity``.crt/.key, ``ssl_client_certificate``
+    ``truststore`` (verify optional), ``/.well-known/jwks.json`` from ``jwks``, and ``/``
+    answering ``hello <client DN>`` or 403 ``client <verify result>``. ``broken`` adds a
+    directive nginx -t refuses."""
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {root}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    extra = "    this_is_not_a_directive on;\n" if broken else ""
+    return f"""{user}worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log notice;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+{temp}
+{extra}    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {identity}.crt;
+        ssl_certificate_key {identity}.key;
+        ssl_client_certificate {truststore};
+        ssl_verify_client optional;
+        location = /.well-known/jwks.json {{
+            default_type application/json;
+            alias {jwks};
+        }}
+        location / {{
+            default_type text/plain;
+            if ($ssl_client_verify != SUCCESS) {{ return 403 "client $ssl_client_verify"; }}
+            return 200 "hello $ssl_client_s_dn";
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class HaproxyProcess:
+    """Debian's ``haproxy`` in the foreground (``-db``) with ``root/haproxy.cfg``; its
+    runtime API at ``root/admin.sock`` (the configuration must name it)."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> str:
+        return str(self.root / "admin.sock")
+
+    def log(self) -> str:
+        path = self.root / "haproxy.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self, config: str, *, timeout: float = 15.0) -> None:
+        """Write ``config`` and start; ready when the TLS port and the socket are there."""
+        assert HAPROXY is not None, "haproxy is not installed"
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "haproxy.cfg"
+        path.write_text(config)
+        with (self.root / "haproxy.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [HAPROXY, "-db", "-f", str(path)], stdout=log, stderr=subprocess.STDOUT
+            )
+        process = self.process
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"haproxy exited early:\n{self.log()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1),
+            ):
+                return os.path.exists(self.socket)
+            return False
+
+        until(up, timeout=timeout, what=lambda: f"haproxy up\n{self.log()}")
+
+    def cli(self, *args: str, payload: bytes | None = None) -> str:
+        """One runtime API command through the unix socket; HAProxy's answer."""
+        return asyncio.run(RuntimeApi(self.socket).execute(*args, payload=payload))
+
+    def pid(self) -> int:
+        """HAProxy's own idea of its process id (``show info``)."""
+        answer = self.cli("show", "info")
+        info = dict(line.split(": ", 1) for line in answer.splitlines() if ": " in line)
+        return int(info["Pid"])
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop_process(self.process)
+
+
+@dataclass
+class NginxProcess:
+    """nginx as a foreground master (``-g 'daemon off;'``) with ``root/nginx.conf``."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "nginx.conf"
+
+    def write_conf(self, text: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(text)
+
+    def log(self) -> str:
+        """The error log (``nginx_conf`` puts it at ``root/error.log``)."""
+        path = self.root / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self, client_context: ssl.SSLContext, *, timeout: float = 15.0) -> None:
+        """Start on the written configuration; ready once a TLS GET with
+        ``client_context`` gets an answer."""
+        assert NGINX is not None, "nginx is not installed"
+        self.process = subprocess.Popen(
+            [NGINX, "-c", str(self.conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        process = self.process
+
+        def serving() -> bool:
+            if process.poll() is not None:
+                assert process.stderr is not None
+                raise RuntimeError(f"nginx exited: {process.stderr.read()!r}\n{self.log()}")
+            with contextlib.suppress(OSError):
+                return bool(https_get(self.port, client_context, "/").status)
+            return False
+
+        until(serving, timeout=timeout, what=lambda: f"nginx serving on {self.port}\n{self.log()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def reloads(self) -> int:
+        return self.log().count("signal 1 (SIGHUP) received")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGQUIT)  # graceful shutdown
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 # --- a whole cluster ----------------------------------------------------------------------------

@@ -16,27 +16,37 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
+from keyops import metrics
+from keyops.api import metrics as metrics_api
 from keyops.api.deps import Keyops
 from keyops.api.errors import BodyLimitMiddleware, InputGuardMiddleware, install_error_handlers
 from keyops.api.openapi import contract_openapi
+from keyops.api.request_context import RequestContextMiddleware
 from keyops.api.responses import ContractJSONResponse
 from keyops.api.routers import (
     admin,
+    audit,
     auth,
     certificates,
     deployments,
     environments,
+    expiring,
     gateway,
     jwks,
     keys,
     keystores,
     projects,
     test,
+    webhooks,
 )
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.deploy.service import Deployer
+from keyops.domain import audit as audit_log
+from keyops.domain import webhooks as webhook_events
+from keyops.domain.alerts import ExpiryWatcher
 from keyops.domain.bootstrap import ADMIN_USER, bootstrap
+from keyops.domain.deliveries import DeliveryWorker
 from keyops.domain.masterkey import check_master_key, open_keyring
 from keyops.secrets import Keyring
 from keyops.storage.db import Database
@@ -102,8 +112,10 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database.of(settings)
+        audit_log.install(db)  # every change's audit entry, appended with its commit
         app.state.db = db
         reconciler: asyncio.Task[None] | None = None
+        background: list[asyncio.Task[None]] = []
         try:
             keyring = await anyio.to_thread.run_sync(
                 lambda: prepare_database(settings, db, demo=demo)
@@ -113,16 +125,29 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
             app.state.deployer = deployer
             app.state.keyops = Keyops(settings, db, keyring, deployer)
             _listen(settings, db)
+            # Webhooks: failed roll-outs, expiry alerts and the sender of both.
+            deployer.on_failed = webhook_events.deployment_failed
             # Resumes, at once, every roll-out a crash or restart cut short.
             reconciler = asyncio.create_task(deployer.run_reconciler())
+            app.state.expiry_watcher = ExpiryWatcher(db, settings)
+            app.state.webhook_worker = DeliveryWorker(db, settings, keyring)
+            background += [
+                asyncio.create_task(app.state.expiry_watcher.run()),
+                asyncio.create_task(app.state.webhook_worker.run()),
+            ]
             yield
         finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if reconciler is not None:
                 reconciler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reconciler
             db.notifier.close()
             await anyio.to_thread.run_sync(db.dispose)
+            metrics.process_exited()
 
     app = FastAPI(
         title="keyops",
@@ -140,6 +165,8 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     # Added first, so it runs inside the body limit: it reads JSON bodies whole.
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Outermost: the request id and audit context cover every answer, refusals included.
+    app.add_middleware(RequestContextMiddleware)
     for module in (
         auth,
         test,
@@ -152,9 +179,14 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
         keystores,
         gateway,
         admin,
+        webhooks,
+        expiring,
+        audit,
     ):
         app.include_router(module.router)
     _install_openapi_routes(app)
+    # Last, so its middleware is outermost: it times every answer.
+    metrics_api.install(app, settings)
     return app
 
 

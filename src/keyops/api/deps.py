@@ -19,6 +19,7 @@ from keyops.api.list_cache import ListCache
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.deploy.service import Deployer
+from keyops.domain import audit
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.projects import ProjectService
 from keyops.domain.roles import Principal, Role
@@ -73,7 +74,17 @@ def bearer_token(request: Request) -> str:
     return token
 
 
+def _audited(request: Request) -> None:
+    """Audit: the request's routed scope (route template, path parameters)."""
+    ctx = audit.current.get()
+    if ctx is not None:
+        ctx.scope = request.scope
+
+
 def _check_roles(principal: Principal, roles: tuple[Role, ...]) -> Principal:
+    ctx = audit.current.get()  # audit: who is calling (the context is shared, not copied)
+    if ctx is not None:
+        ctx.authenticated(principal.username, principal.token_id)
     if not all(principal.has(r) for r in roles):
         raise Forbidden()
     return principal
@@ -83,6 +94,7 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
     """A dependency that lets the call through only if the caller holds every role."""
 
     async def check(request: Request, keyops: KeyopsDep) -> Principal:
+        _audited(request)
         token = bearer_token(request)
         return await keyops.db.read(
             lambda s: _check_roles(TokenService(s).authenticate(token), roles)
@@ -114,6 +126,9 @@ def visible_project(session: Session, principal: Principal, name: str) -> Projec
     """The project if the caller is a member; otherwise it does not exist (decision 10)."""
     project = ProjectService(session).find_visible(principal, name)
     if project is None:
+        ctx = audit.current.get()  # audit: this 404 is a refused authorisation
+        if ctx is not None:
+            ctx.project_hidden = True
         raise NotFound(
             f"Project({name}) was not found or user does not have privilege to access it!"
         )
@@ -130,6 +145,7 @@ class Access:
 
 def _access_of(*roles: Role) -> Callable[..., Coroutine[Any, Any, Access]]:
     async def dependency(projectName: str, request: Request, keyops: KeyopsDep) -> Access:
+        _audited(request)
         token = bearer_token(request)
 
         def read(session: Session) -> Access:

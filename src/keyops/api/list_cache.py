@@ -8,6 +8,10 @@ for; a cached answer made at the same count is byte for byte what a new one woul
 Any replica's change is seen by every replica at its next request, since the count comes
 from the database. Only lists of public material are cached (certificates, JWK
 summaries): key and keystore lists carry secrets, which stay out of long-lived memory.
+
+A paged or filtered list is kept under its own key (``list_cache_key``: the kind and the
+query), on the same terms. A list filtered by expiry is never kept: its answer changes
+with the clock, not with the project's content.
 """
 
 from __future__ import annotations
@@ -21,10 +25,22 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from keyops.api.responses import ContractJSONResponse
+from keyops.domain.listing import ListQuery
 from keyops.storage.models import Project
 
 # The largest answers kept, in bytes, over all projects; the least recently used go.
 MAX_BYTES = 64 * 1024 * 1024
+
+
+def list_cache_key(kind: str, query: ListQuery) -> str | None:
+    """The key of a list's answer: the kind alone for the whole list, the kind and the
+    query for a page or a filtered list; None for one that must not be kept."""
+    if query.until is not None:
+        return None
+    if query == ListQuery():
+        return kind
+    parts = (query.page, query.size, query.sort, query.descending)
+    return f"{kind}{(*parts, query.name_prefix, query.environment)!r}"
 
 
 class ListCache:
@@ -71,9 +87,19 @@ class ListCache:
         """
         body = self.get(project, kind)
         if body is None:
-            shaped = model.model_validate(await build()).model_dump(
-                mode="json", by_alias=True, exclude_unset=True
-            )
-            body = bytes(ContractJSONResponse(shaped).body)
+            body = await _render(model, build)
             self.put(project, kind, body)
         return Response(body, media_type=ContractJSONResponse.media_type)
+
+    async def fresh(
+        self, model: type[BaseModel], build: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> Response:
+        """A new answer, shaped as ``answer`` shapes one, not kept."""
+        return Response(await _render(model, build), media_type=ContractJSONResponse.media_type)
+
+
+async def _render(model: type[BaseModel], build: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+    shaped = model.model_validate(await build()).model_dump(
+        mode="json", by_alias=True, exclude_unset=True
+    )
+    return bytes(ContractJSONResponse(shaped).body)

@@ -12,16 +12,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from keyops.api.deps import Access, DeployerAccess, Keyops, KeyopsDep, ReaderProject
+from keyops.api.list_cache import list_cache_key
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.common import DeploymentRead
+from keyops.api.schemas.listing import DatedListParams, ListParams, list_envelope, paged_answer
+from keyops.api.schemas.versions import version_list_answer
 from keyops.crypto.x509 import format_instant
 from keyops.domain.history import ChangeAuthor, rollback_input, versions_of
 from keyops.domain.jwks import JwkUpdate, jwk_update_from_query
+from keyops.domain.listing import ListQuery, resource_listing
 from keyops.domain.resources import PerEnvironmentService
 from keyops.errors import BadRequest
 
@@ -37,7 +41,7 @@ Shape = Callable[[Service, Any, dict[int, str], "Project", bool], dict[str, Any]
 BeforeWrite = Callable[[Keyops, "Project", Any, "str | None"], Awaitable[Any]]
 
 
-def _jwk_update_params(
+async def _jwk_update_params(
     updateReferencedJwks: Annotated[str | None, Query()] = None,
     jwkUpdateAction: Annotated[str | None, Query()] = None,
     updateScope: Annotated[str | None, Query()] = None,
@@ -55,11 +59,16 @@ def author_of(k: Keyops, access: Access) -> ChangeAuthor:
     return ChangeAuthor(access.principal.username, k.settings.history_keep)
 
 
-def _version_number(value: str | None) -> int:
+def _version_number(request: Request, value: str | None) -> int:
+    """``version`` of a rollback: once, and ASCII digits only (``str.isdigit`` also takes
+    ``²``, which ``int`` refuses, and ``١``, which it reads as 1)."""
+    if len(request.query_params.getlist("version")) > 1:
+        # Which version to restore must never be a guess.
+        raise BadRequest("version may be given only once!")
     if value is None or not value.strip():
         raise BadRequest("version value can not be empty!")
     text = value.strip()
-    if not text.isdigit() or int(text) < 1:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise BadRequest(f"version ({text}) must be a positive integer!")
     return int(text)
 
@@ -121,21 +130,40 @@ class ResourceRoutes:
         )
 
     def add_list(self) -> None:
-        async def list_all(project: ReaderProject, k: KeyopsDep) -> Any:
-            def read(session: Session) -> list[dict[str, Any]]:
+        """The list, with paging and filters (api/schemas/listing.py); certificates also
+        sort by not-after."""
+
+        async def list_all(project: ReaderProject, k: KeyopsDep, params: ListParams) -> Any:
+            query = params()
+
+            def read(session: Session) -> dict[str, Any]:
                 service = self.service(k, session)
-                resources, names = service.listing(project)
-                return [self.shape(service, r, names, project, False) for r in resources]
+                listed = resource_listing(service, project, query)
+                names = listed.environment_names
+                rows = [self.shape(service, r, names, project, False) for r in listed.items]
+                return list_envelope(rows, query, listed.total)
 
             async def build() -> dict[str, Any]:
-                rows = await k.db.read(read)
-                return {"success": True, "resultList": rows, "resultCount": len(rows)}
+                return await k.db.read(read)
 
-            if self.cached_list:
-                return await k.lists.answer(project, self.singular, self.answer, build)
+            key = list_cache_key(self.singular, query)
+            if self.cached_list and key is not None:
+                return await k.lists.answer(project, key, self._list_model(query), build)
             return await build()
 
-        self._add("/", list_all, "GET", "list", **self._read_answer())
+        if self.singular == "certificate":
+            list_all.__annotations__["params"] = DatedListParams
+        self._add(
+            "/",
+            list_all,
+            "GET",
+            "list",
+            response_model=paged_answer(self.answer),
+            response_model_exclude_unset=True,
+        )
+
+    def _list_model(self, query: ListQuery) -> type[BaseModel]:
+        return paged_answer(self.answer) if query.paged else self.answer
 
     def add_get(self) -> None:
         async def get_one(name: str, project: ReaderProject, k: KeyopsDep) -> dict[str, Any]:
@@ -212,13 +240,14 @@ class ResourceRoutes:
 
         async def rollback(
             name: str,
+            request: Request,
             access: DeployerAccess,
             k: KeyopsDep,
             jwk_update: JwkUpdateParams,
             version: Annotated[str | None, Query()] = None,
         ) -> Any:
             checked = jwk_update()
-            number = _version_number(version)
+            number = _version_number(request, version)
             project, author = access.project, author_of(k, access)
             inp, exists = await k.db.read(
                 lambda s: rollback_input(self.service(k, s), project, name, number)
@@ -232,6 +261,7 @@ class ResourceRoutes:
             return await change_answer(k, lambda s: self.service(k, s).create(project, inp))
 
         base = "/{" + self.param + "}/"
+        listing = version_list_answer(self.singular)
         for path, endpoint, method, verb in (
             (base + "versions/", versions, "GET", "list_versions"),
             (base + "rollback/", rollback, "POST", "rollback"),
@@ -242,7 +272,7 @@ class ResourceRoutes:
                 methods=[method],
                 summary=f"{verb.replace('_', ' ').capitalize()} of {self.singular}",
                 name=f"{verb}_{self.singular}",
-                **({"response_model": DeploymentRead} if method == "POST" else {}),
+                response_model=DeploymentRead if method == "POST" else listing,
             )
 
     def _read_answer(self) -> dict[str, Any]:

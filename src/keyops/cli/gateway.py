@@ -53,6 +53,7 @@ def _driver(
     nginx_binary: str | None,
     nginx_conf: Path | None,
     haproxy_socket: str | None,
+    haproxy_crt_list: str | None,
     command_timeout: float,
 ) -> Driver:
     """The driver ``name`` with its options; options of another driver are refused."""
@@ -62,6 +63,7 @@ def _driver(
         "--nginx-binary": (nginx_binary, "nginx"),
         "--nginx-conf": (nginx_conf, "nginx"),
         "--haproxy-socket": (haproxy_socket, "haproxy"),
+        "--haproxy-crt-list": (haproxy_crt_list, "haproxy"),
     }
     for option, (value, owner) in given.items():
         if value is not None and owner != name:
@@ -78,8 +80,21 @@ def _driver(
         raise typer.BadParameter("required with --driver haproxy", param_hint="--haproxy-socket")
     # Imported only when chosen: the other drivers do not need it.
     from keyops.gateway.drivers.haproxy import HaproxyDriver
+    from keyops.gateway.drivers.haproxy_api import quote_arg
 
-    driver: Driver = HaproxyDriver(socket=haproxy_socket)
+    if haproxy_crt_list is not None:
+        if not haproxy_crt_list.strip():
+            raise typer.BadParameter("the crt-list path is empty", param_hint="--haproxy-crt-list")
+        try:
+            quote_arg(haproxy_crt_list)  # HAProxy's CLI could never be given it
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--haproxy-crt-list") from None
+    try:
+        driver: Driver = HaproxyDriver(socket=haproxy_socket, crt_list=haproxy_crt_list)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"not a HAProxy runtime API address: {exc}", param_hint="--haproxy-socket"
+        ) from None
     return driver
 
 
@@ -146,6 +161,16 @@ def gateway(
         str | None,
         typer.Option(help="haproxy: the runtime API, PATH (unix socket) or ipv4@HOST:PORT."),
     ] = None,
+    haproxy_crt_list: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "haproxy: the crt-list new identities are added to (as HAProxy's"
+                " configuration names it); default: their directory, if HAProxy loads it."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     command_timeout: Annotated[
         float, typer.Option(help="Seconds a check or reload command may take.")
     ] = 30.0,
@@ -186,6 +211,7 @@ def gateway(
             nginx_binary=nginx_binary,
             nginx_conf=nginx_conf.absolute() if nginx_conf else None,
             haproxy_socket=haproxy_socket,
+            haproxy_crt_list=haproxy_crt_list,
             command_timeout=command_timeout,
         )
         if driver is not None
@@ -198,6 +224,7 @@ def gateway(
             ("--nginx-binary", nginx_binary),
             ("--nginx-conf", nginx_conf),
             ("--haproxy-socket", haproxy_socket),
+            ("--haproxy-crt-list", haproxy_crt_list),
         ):
             if value is not None:
                 raise typer.BadParameter("only with --driver", param_hint=option)

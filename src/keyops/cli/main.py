@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from keyops.cli.audit import audit_app
+from keyops.cli.expiring import expiring
 from keyops.cli.gateway import gateway
 from keyops.cli.startup import (
     Refused,
@@ -21,6 +23,7 @@ from keyops.cli.startup import (
     migrate,
     preflight,
 )
+from keyops.cli.webhooks import webhooks_app
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.domain.environments import EnvironmentService
@@ -42,7 +45,10 @@ app.add_typer(user_app, name="user")
 app.add_typer(project_app, name="project")
 app.add_typer(env_app, name="env")
 app.add_typer(token_app, name="token")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(audit_app, name="audit")
 app.command("gateway")(gateway)
+app.command("expiring")(expiring)
 
 out = Console()
 err = Console(stderr=True)

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from keyops.cli.startup import Refused, load_settings
 from keyops.config import Settings
+from keyops.metrics import multiprocess_dir
 
 __all__ = ["DEMO_ENV", "app", "check_server", "configure_logging", "run"]
 
@@ -72,14 +73,16 @@ def run(settings: Settings, *, host: str, port: int, demo: bool, workers: int) -
     os.environ[DEMO_ENV] = "1" if demo else "0"
     # Workers on one SQLite file watch it for each other's commits (storage/notify.py).
     os.environ["KEYOPS_WORKERS"] = str(workers)
-    uvicorn.run(
-        FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop=LOOP,
-        http=HTTP,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-    )
+    # Workers add up their metrics through files in one shared directory (metrics/).
+    with multiprocess_dir(workers):
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop=LOOP,
+            http=HTTP,
+            log_level=settings.log_level.lower(),
+            proxy_headers=False,
+        )

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from keyops import metrics
 from keyops.config import Settings
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.registry import load_target_class, target_paths
@@ -35,6 +36,7 @@ from keyops.deploy.target import (
     Target,
     TargetContext,
 )
+from keyops.domain import audit
 from keyops.secrets import Keyring, Purpose
 from keyops.storage import notify
 from keyops.storage.db import Database
@@ -42,6 +44,8 @@ from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.desired import DesiredStateRepository, EnvironmentState
 
 log = logging.getLogger("keyops.deploy")
+
+FailureHook = Callable[[Session, list[tuple[EnvironmentChange, EnvironmentResult]]], Any]
 
 LOCAL = "local"
 NO_NODE = "no gateway node is connected to this environment"
@@ -121,6 +125,9 @@ class Deployer:
         self._targets: dict[str, Target] = {}
         self._in_flight: dict[int, int] = {}
         self._retry_at: dict[int, tuple[float, float]] = {}
+        # Told, in the recording transaction, of every environment whose roll-out failed
+        # (the webhooks' deployment_failed event; set by the app).
+        self.on_failed: FailureHook | None = None
 
     def target(self, kind: str) -> Target:
         """The target instance of a kind, created on first use."""
@@ -214,15 +221,26 @@ class Deployer:
         rolled out."""
 
         def unit(session: Session) -> Rollout:
-            return self.stage(session, work(session), undeploy=undeploy)
+            plan = work(session)
+            audit.planned(session, plan)  # audit: the change's environments
+            return self.stage(session, plan, undeploy=undeploy)
 
-        return await self.roll_out(await self.db.write(unit))
+        result = await self.roll_out(await self.db.write(unit))
+        metrics.record_deployments(result.environment_results)
+        return result
 
     async def roll_out(self, rollout: Rollout) -> DeploymentResult:
         """Have each environment confirm the committed state; one failure stops no other."""
         verb = "Undeployment" if rollout.undeploy else "Deployment"
         if not rollout.environments:
             return DeploymentResult(True, f"{verb} completed successfully", ())
+        if all(p.confirmed is not None for p in rollout.environments):
+            # The commit was the delivery everywhere (no target to wait for).
+            results = [
+                EnvironmentResult(p.change.environment.name, True, p.confirmed or "")
+                for p in rollout.environments
+            ]
+            return DeploymentResult(True, f"{verb} completed successfully", tuple(results))
         for p in rollout.environments:
             self._in_flight[p.change.environment.id] = (
                 self._in_flight.get(p.change.environment.id, 0) + 1
@@ -296,6 +314,8 @@ class Deployer:
             for change, result in outcomes:
                 attempts += _attempt_rows(change, result.success, result.message)
             repo.add_attempts(attempts)
+            if self.on_failed is not None:
+                self.on_failed(session, [(c, r) for c, r in outcomes if not r.success])
             repo.confirm(
                 (change.environment.id, change.revision)
                 for change, result in outcomes
@@ -349,6 +369,7 @@ class Deployer:
             self._in_flight[env_id] -= 1
             if not self._in_flight[env_id]:
                 del self._in_flight[env_id]
+        metrics.record_deployments((result,))
         await self._record([(change, result)])
         return result
 

@@ -30,6 +30,9 @@ __all__ = [
     "versions_of",
 ]
 
+# The largest version number the column holds.
+MAX_VERSION = 2**31 - 1
+
 # The resource's columns that belong to the lifecycle, not to a version's content.
 _LIFECYCLE = frozenset({"id", "project_id", "name", "version", "created_at", "updated_at"})
 
@@ -123,6 +126,7 @@ def keep_version(
 
 
 def rename_history(service: Any, project: Project, old: str, new: str) -> None:
+    """Move a renamed resource's history to its new name, in the change's transaction."""
     VersionRepository(service.session).rename(service.kind, project.id, old, new)
 
 
@@ -152,7 +156,9 @@ def rollback_input(service: Any, project: Project, name: str, number: int) -> tu
     (a rollback of a deleted resource re-creates it)."""
     repo = VersionRepository(service.session)
     exists = service.repo.get(project.id, name) is not None
-    version = repo.get(service.kind, project.id, name, number)
+    # Numbers are 32-bit: a larger one is a version that can not exist, never a query
+    # the database refuses (SQLite can not even bind it).
+    version = repo.get(service.kind, project.id, name, number) if number <= MAX_VERSION else None
     if version is None:
         if not exists and repo.latest(service.kind, project.id, name) is None:
             raise service.not_found(name)

@@ -29,10 +29,12 @@ from sqlalchemy.orm import Session
 
 from keyops.deploy.plan import ChangePlan
 from keyops.deploy.target import Artifact, ArtifactRef
+from keyops.domain import audit
 from keyops.domain.common import resource_name, undeploy_from
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.history import ChangeAuthor, keep_version, rename_history
 from keyops.domain.jwks import JwkFollower, JwkUpdate
+from keyops.domain.webhooks import resource_changed
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring
 from keyops.storage.integrity import is_unique_violation
@@ -189,6 +191,9 @@ class PerEnvironmentService(Generic[M, R, In, V]):
             raise self.translate(exc, name, valid) from None
         plan = ChangePlan()
         self._deploy(plan, project, resource, valid.environments, renamed_from=None)
+        # Webhooks: the change event, enqueued in this transaction (domain/webhooks).
+        resource_changed(self.session, "created", project, self.kind, name, valid.environments)
+        self._audit(audit.Operation.CREATE, project, name, valid.environments, None, resource)
         return plan
 
     def update(
@@ -206,6 +211,7 @@ class PerEnvironmentService(Generic[M, R, In, V]):
             self.kind, resource.id, project, self.derive(follower, valid), jwk_update
         )
         old_env_ids = {row.environment_id for row in resource.environments}
+        before = self._fingerprints(resource)  # audit
         if new_name != name:
             rename_history(self, project, name, new_name)
         keep_version(self, project, resource, new_name, author, "REPLACED")
@@ -217,11 +223,15 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         self.assign(resource, valid)
         resource.version += 1
         resource.updated_at = utcnow()
+        self.repo.save(resource)
         plan = ChangePlan()
         renamed_from = name if new_name != name else None
         self._deploy(plan, project, resource, valid.environments, renamed_from=renamed_from)
         self._undeploy(plan, project, name, old_env_ids - {e.id for e in valid.environments})
         follower.apply(jwk_plan, plan)
+        # Webhooks: the change event, enqueued in this transaction (domain/webhooks).
+        resource_changed(self.session, "replaced", project, self.kind, new_name, valid.environments)
+        self._audit(audit.Operation.UPDATE, project, new_name, valid.environments, before, resource)
         return plan
 
     def delete(self, project: Project, name: str, author: ChangeAuthor) -> ChangePlan:
@@ -231,8 +241,26 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         if resource is None:
             raise self.not_found(name)
         keep_version(self, project, resource, name, author, "DELETED")
+        audit.note(  # audit: the entry appended with this transaction's commit
+            self.session,
+            audit.Operation.DELETE,
+            project.name,
+            self.kind,
+            name,
+            (),  # the plan's environments (domain/audit)
+            before=self._fingerprints(resource),
+        )
         plan = ChangePlan()
         self._undeploy(plan, project, name, (row.environment_id for row in resource.environments))
+        # Webhooks: the change event, enqueued in this transaction (domain/webhooks).
+        resource_changed(
+            self.session,
+            "deleted",
+            project,
+            self.kind,
+            name,
+            lambda: [*self.environment_names(resource).values()],
+        )
         # JWKs derived from it keep their material; the database clears their source.
         self.repo.delete(resource)
         return plan
@@ -257,6 +285,31 @@ class PerEnvironmentService(Generic[M, R, In, V]):
             self.artifact(project_name, resource, row)
             for row, resource, project_name in self.repo.in_environment(environment.id)
         ]
+
+    # --- audit (domain/audit): what the change's entry says ------------------------------
+
+    def _fingerprints(self, resource: M) -> str | None:
+        return audit.fingerprints(self.fingerprint_of(resource, r) for r in resource.environments)
+
+    def _audit(
+        self,
+        operation: str,
+        project: Project,
+        name: str,
+        environments: Sequence[Environment],
+        before: str | None,
+        resource: M,
+    ) -> None:
+        audit.note(
+            self.session,
+            operation,
+            project.name,
+            self.kind,
+            name,
+            [e.name for e in environments],
+            before=before,
+            after=self._fingerprints(resource),
+        )
 
     def _deploy(
         self,

@@ -348,7 +348,8 @@ class GatewayNode:
         )
 
     def _outcome(self, revision: int, outcome: str, message: str) -> None:
-        self.last_apply = ApplyOutcome(revision, outcome, message, datetime.now(UTC))
+        # The ack carries it, and the manager refuses (400) a message over 2000 characters.
+        self.last_apply = ApplyOutcome(revision, outcome, message[:1900], datetime.now(UTC))
 
     async def _activate(
         self, revision: int, files: dict[str, OutputFile] | None, *, restore: bool = True

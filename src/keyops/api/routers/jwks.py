@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from keyops.api.deps import DeployerProject, Keyops, KeyopsDep, ReaderProject
+from keyops.api.list_cache import list_cache_key
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.common import DeploymentRead, ResultList
 from keyops.api.schemas.jwks import (
@@ -24,8 +25,10 @@ from keyops.api.schemas.jwks import (
     jwk_detail,
     jwk_summary,
 )
+from keyops.api.schemas.listing import ListParams, list_envelope, paged_answer
 from keyops.config import Settings
 from keyops.domain.jwks import GenerateInput, JwkInput, JwkService, generate_from_input
+from keyops.domain.listing import jwk_listing
 from keyops.errors import BadRequest
 from keyops.net.fetch import FetchError, FetchPolicy, fetch_json, parse_allow_list
 from keyops.storage.models import Project
@@ -203,20 +206,33 @@ async def generate(body: JwkGenerate, project: DeployerProject, k: KeyopsDep) ->
     return {"success": True, "deploymentResult": result.as_contract()}
 
 
-@router.get("/", summary="List JWKs", response_model=JwkList, response_model_exclude_unset=True)
-async def list_jwks(project: ReaderProject, k: KeyopsDep) -> Response:
-    def read(session: Session) -> list[dict[str, Any]]:
+@router.get(
+    "/",
+    summary="List JWKs",
+    response_model=paged_answer(JwkList),
+    response_model_exclude_unset=True,
+)
+async def list_jwks(project: ReaderProject, k: KeyopsDep, params: ListParams) -> Response:
+    """Paging and filters: api/schemas/listing.py; ``environment`` and expiry on JWKs:
+    domain/listing.py."""
+    query = params()
+
+    def read(session: Session) -> dict[str, Any]:
         service = _service(k, session)
-        jwks = service.list_in_project(project)
-        sources = service.source_names(jwks)
-        return [jwk_summary(j, project.name, sources.get(j.id)) for j in jwks]
+        listed = jwk_listing(service, project, query)
+        sources = service.source_names(listed.items)
+        rows = [jwk_summary(j, project.name, sources.get(j.id)) for j in listed.items]
+        return list_envelope(rows, query, listed.total)
 
     async def build() -> dict[str, Any]:
-        rows = await k.db.read(read)
-        return {"success": True, "resultList": rows, "resultCount": len(rows)}
+        return await k.db.read(read)
 
+    key = list_cache_key("jwk", query)
+    if key is None:
+        return await k.lists.fresh(paged_answer(JwkList), build)
     # Summaries only (no key material): kept until the project changes.
-    return await k.lists.answer(project, "jwk", JwkList, build)
+    model = paged_answer(JwkList) if query.paged else JwkList
+    return await k.lists.answer(project, key, model, build)
 
 
 @router.get(

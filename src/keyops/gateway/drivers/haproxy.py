@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -74,6 +74,18 @@ def _one_line(text: str, limit: int = 300) -> str:
     lines = (line.strip().rstrip(".!").rstrip() for line in text.splitlines())
     one = "; ".join(line for line in lines if line)
     return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+# Files a summary names before it only counts the rest: the summary travels in the node's
+# ack, which the manager takes up to 2000 characters of, and a keystore may hold hundreds.
+_NAMED = 5
+
+
+def _listed(items: Sequence[str], sep: str = ", ") -> str:
+    """``a, b`` or, past _NAMED items, ``a, b, c, d, e and 95 more``."""
+    if len(items) <= _NAMED:
+        return sep.join(items)
+    return f"{sep.join(items[:_NAMED])} and {len(items) - _NAMED} more"
 
 
 def _real_paths(paths: Iterable[str]) -> dict[str, str]:
@@ -431,19 +443,21 @@ class _Activation:
         if self.undo:
             text += f"; put back {restored} of {len(self.undo)} file(s) committed before"
         if problems:
-            text += f"; rollback failed: {'; '.join(problems)}"
+            text += f"; rollback failed: {_listed(problems, '; ')}"
         return text
 
     def summary(self) -> str:
         parts = []
         if self.updated:
-            parts.append(f"updated in memory: {', '.join(self.updated)}")
+            parts.append(f"updated in memory: {_listed(self.updated)}")
         if self.added:
-            parts.append(f"added: {', '.join(self.added)}")
+            parts.append(f"added: {_listed(self.added)}")
         if self.not_loaded:
             parts.append(
                 f"not loaded by HAProxy (a reload with a configuration naming them is needed): "
-                f"{', '.join(self.not_loaded)}"
+                f"{_listed(self.not_loaded)}"
             )
-        parts += self.notes
+        parts += self.notes[:_NAMED]
+        if len(self.notes) > _NAMED:
+            parts.append(f"{len(self.notes) - _NAMED} more note(s)")
         return "haproxy: " + ("; ".join(parts) if parts else "nothing HAProxy loaded changed")

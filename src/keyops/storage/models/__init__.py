@@ -1,5 +1,6 @@
 """All models, imported here so that metadata is complete for Alembic."""
 
+from keyops.storage.models.audit import AuditEntry
 from keyops.storage.models.base import Base
 from keyops.storage.models.certificates import Certificate, CertificateEnvironment
 from keyops.storage.models.deployments import (
@@ -17,9 +18,11 @@ from keyops.storage.models.projects import Project, ProjectMember
 from keyops.storage.models.tokens import AccessToken
 from keyops.storage.models.users import User, UserRole
 from keyops.storage.models.versions import ResourceVersion
+from keyops.storage.models.webhooks import ExpiryNotification, Webhook, WebhookDelivery
 
 __all__ = [
     "AccessToken",
+    "AuditEntry",
     "Base",
     "Certificate",
     "CertificateEnvironment",
@@ -29,6 +32,7 @@ __all__ = [
     "DeploymentAttempt",
     "Environment",
     "EnvironmentProject",
+    "ExpiryNotification",
     "GatewayCredential",
     "GatewayNode",
     "Jwk",
@@ -41,4 +45,6 @@ __all__ = [
     "RevisionCounter",
     "User",
     "UserRole",
+    "Webhook",
+    "WebhookDelivery",
 ]

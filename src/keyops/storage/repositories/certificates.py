@@ -7,16 +7,18 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, select
 
 from keyops.storage.models import Certificate, CertificateEnvironment
+from keyops.storage.prepared import Prepared
 from keyops.storage.repositories.per_environment import PerEnvironmentRepository
 
 _ROW = CertificateEnvironment
 # Built once: the seed's update runs these every time.
-_ALIASES = select(_ROW.environment_id).where(
+_ALIASES_SELECT = select(_ROW.environment_id).where(
     _ROW.project_id == bindparam("project_id"),
     _ROW.environment_id.in_(bindparam("environment_ids", expanding=True)),
     _ROW.alias == bindparam("alias"),
 )
-_ALIASES_OF_OTHERS = _ALIASES.where(_ROW.certificate_id != bindparam("except_id"))
+_ALIASES = Prepared(_ALIASES_SELECT)
+_ALIASES_OF_OTHERS = Prepared(_ALIASES_SELECT.where(_ROW.certificate_id != bindparam("except_id")))
 
 
 class CertificateRepository(PerEnvironmentRepository[Certificate, CertificateEnvironment]):
@@ -37,4 +39,4 @@ class CertificateRepository(PerEnvironmentRepository[Certificate, CertificateEnv
         stmt = _ALIASES
         if except_id is not None:
             stmt, params["except_id"] = _ALIASES_OF_OTHERS, except_id
-        return list(self.session.execute(stmt, params).scalars().all())
+        return [row[0] for row in stmt.execute(self.session, params)]

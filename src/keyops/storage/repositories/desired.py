@@ -26,6 +26,7 @@ from keyops.storage.models import (
     RevisionCounter,
 )
 from keyops.storage.models.base import utcnow
+from keyops.storage.prepared import Prepared
 
 SEQUENCE = "keyops_revision_seq"
 
@@ -86,22 +87,23 @@ def _connected_subquery() -> Any:
 # more than running it on SQLite.
 _STATE_COLUMNS = (_ENV.c.id, _ENV.c.name, _ENV.c.target, _ENV.c.revision, _ENV.c.applied_revision)
 _STATES = select(*_STATE_COLUMNS)
-_LOCK = (
+_LOCK_SELECT = (
     select(*_STATE_COLUMNS, _connected_subquery().label("nodes"))
     .where(_ENV.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_ENV.c.id)
 )
+_LOCK = Prepared(_LOCK_SELECT)
 # NO KEY UPDATE: the rows of a change (certificate rows, JWKs, nodes) referencing the
 # environment already hold KEY SHARE locks on it, which FOR UPDATE would wait for: two
 # changes of one environment would deadlock.
-_LOCK_PG = _LOCK.with_for_update(of=_ENV, key_share=True)
-_NEXT_SQLITE = (
+_LOCK_PG = Prepared(_LOCK_SELECT.with_for_update(of=_ENV, key_share=True))
+_NEXT_SQLITE = Prepared(
     update(_COUNTER)
     .where(_COUNTER.c.id == 1)
     .values(value=_COUNTER.c.value + 1)
     .returning(_COUNTER.c.value)
 )
-_NEXT_PG = select(func.nextval(SEQUENCE))
+_NEXT_PG = Prepared(select(func.nextval(SEQUENCE)))
 
 
 def _upsert(insert_: Any) -> Any:
@@ -113,8 +115,8 @@ def _upsert(insert_: Any) -> Any:
     )
 
 
-_UPSERT_SQLITE = _upsert(sqlite_insert)
-_UPSERT_PG = _upsert(pg_insert)
+_UPSERT_SQLITE = Prepared(_upsert(sqlite_insert))
+_UPSERT_PG = Prepared(_upsert(pg_insert))
 
 
 def _set_revision(greatest: Any, *, applied: bool) -> Any:
@@ -126,7 +128,9 @@ def _set_revision(greatest: Any, *, applied: bool) -> Any:
 
 
 _SET_REVISION = {
-    (postgres, applied): _set_revision(func.greatest if postgres else func.max, applied=applied)
+    (postgres, applied): Prepared(
+        _set_revision(func.greatest if postgres else func.max, applied=applied)
+    )
     for postgres in (False, True)
     for applied in (False, True)
 }
@@ -140,9 +144,9 @@ _CONFIRM = {
     )
     for postgres in (False, True)
 }
-_INSERT_ATTEMPT = insert(DeploymentAttempt)
+_INSERT_ATTEMPT = Prepared(insert(DeploymentAttempt))
 _PROJECT: Table = Project.__table__  # type: ignore[assignment]
-_BUMP_PROJECTS = (
+_BUMP_PROJECTS = Prepared(
     update(_PROJECT)
     .where(_PROJECT.c.name.in_(bindparam("names", expanding=True)))
     .values(content_revision=_PROJECT.c.content_revision + 1)
@@ -182,15 +186,16 @@ class DesiredStateRepository:
         if not ids:
             return {}
         since = nodes_since or utcnow()
-        rows = self._conn.execute(
-            _LOCK_PG if self.postgres else _LOCK, {"ids": ids, "since": since}
+        rows = (_LOCK_PG if self.postgres else _LOCK).execute(
+            self.session, {"ids": ids, "since": since}
         )
         return {row.id: LockedEnvironment(_state(row), int(row.nodes)) for row in rows}
 
     def next_revision(self) -> int:
         """The next global revision: a sequence on PostgreSQL (no hot row), the counter
         row on SQLite (whose writers are serialised anyway)."""
-        value = self._conn.execute(_NEXT_PG if self.postgres else _NEXT_SQLITE).scalar()
+        found = (_NEXT_PG if self.postgres else _NEXT_SQLITE).execute(self.session)
+        value = found[0][0] if found else None
         assert value is not None, "revision counter missing: migrations not applied?"
         return int(value)
 
@@ -204,7 +209,7 @@ class DesiredStateRepository:
     def write_artifacts(self, rows: Sequence[dict[str, Any]]) -> None:
         """Upsert artifact rows (tombstones included); an older revision never wins."""
         if rows:
-            self._conn.execute(_UPSERT_PG if self.postgres else _UPSERT_SQLITE, list(rows))
+            (_UPSERT_PG if self.postgres else _UPSERT_SQLITE).executemany(self.session, rows)
 
     def set_revision(self, environment_ids: Iterable[int], revision: int, *, applied: bool) -> None:
         """Record that the environments' desired state is now at ``revision`` (and, with
@@ -212,7 +217,7 @@ class DesiredStateRepository:
         ids = list(environment_ids)
         if ids:
             stmt = _SET_REVISION[(self.postgres, applied)]
-            self._conn.execute(stmt, {"ids": ids, "revision": revision})
+            stmt.execute(self.session, {"ids": ids, "revision": revision})
 
     def confirm(self, confirmations: Iterable[tuple[int, int]]) -> None:
         """Record (environment id, revision) pairs a target confirmed; never goes back."""
@@ -227,12 +232,12 @@ class DesiredStateRepository:
             return
         wanted = sorted(set(names))
         if wanted:
-            self._conn.execute(_BUMP_PROJECTS, {"names": wanted})
+            _BUMP_PROJECTS.execute(self.session, {"names": wanted})
 
     def add_attempts(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             at = utcnow()
-            self._conn.execute(_INSERT_ATTEMPT, [{"at": at, **row} for row in rows])
+            _INSERT_ATTEMPT.executemany(self.session, [{"at": at, **row} for row in rows])
 
     def over_attempt_budget(self, keep: int) -> list[int]:
         """Environments holding more than ``keep`` attempts (one grouped read)."""

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import Environment, EnvironmentProject
+from keyops.storage.prepared import Prepared
 
 
 def _usable_by(project_id: Any) -> Any:
@@ -22,9 +23,11 @@ def _usable_by(project_id: Any) -> Any:
 
 
 # Built once: every change resolves its environments with it.
-_USABLE_NAMED = select(Environment).where(
-    Environment.name.in_(bindparam("names", expanding=True)),
-    _usable_by(bindparam("project_id")),
+_USABLE_NAMED = Prepared(
+    select(*Environment.__table__.columns).where(
+        Environment.name.in_(bindparam("names", expanding=True)),
+        _usable_by(bindparam("project_id")),
+    )
 )
 
 
@@ -57,12 +60,13 @@ class EnvironmentRepository:
         return {p: [e for e in envs if e.id not in limits or p in limits[e.id]] for p in ids}
 
     def get_many_for_project(self, names: Iterable[str], project_id: int) -> dict[str, Environment]:
-        """The named environments this project may use, keyed by name."""
+        """The named environments this project may use, keyed by name: transient
+        objects (read for a change's checks, never written through)."""
         wanted = sorted(set(names))
         if not wanted:
             return {}
-        found = self.session.scalars(_USABLE_NAMED, {"names": wanted, "project_id": project_id})
-        return {e.name: e for e in found.all()}
+        found = _USABLE_NAMED.execute(self.session, {"names": wanted, "project_id": project_id})
+        return {row.name: Environment(**row._asdict()) for row in found}
 
     def get_many(self, environment_ids: Iterable[int]) -> Sequence[Environment]:
         """The environments of these ids that exist, by id, in one statement."""

@@ -9,6 +9,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import Certificate, CryptoKey, Jwk, Keystore, Project
+from keyops.storage.prepared import Prepared
 
 # Built once per source kind: every update of a source runs one.
 _REFERENCING = {
@@ -16,6 +17,17 @@ _REFERENCING = {
     .where(column == bindparam("source_id"))
     .order_by(Jwk.project_id, Jwk.name)
     .with_for_update()
+    for kind, column in (
+        ("certificate", Jwk.source_certificate_id),
+        ("key", Jwk.source_key_id),
+        ("keystore", Jwk.source_keystore_id),
+    )
+}
+
+# Whether any JWK follows the material: most changes have none to re-derive, and the
+# entity load below costs more than the rest of such a change's reads together.
+_ANY_REFERENCING = {
+    kind: Prepared(select(Jwk.id).where(column == bindparam("source_id")).limit(1))
     for kind, column in (
         ("certificate", Jwk.source_certificate_id),
         ("key", Jwk.source_key_id),
@@ -57,6 +69,10 @@ class JwkRepository:
 
     def referencing(self, source: str, source_id: int) -> Sequence[Jwk]:
         """JWKs derived from a certificate, key or keystore, locked for the change."""
+        if not _ANY_REFERENCING[source].execute(self.session, {"source_id": source_id}):
+            # The material's own row is locked by the change: no JWK can start
+            # following it before the change commits.
+            return []
         return self.session.scalars(_REFERENCING[source], {"source_id": source_id}).all()
 
     def source_names(self, jwks: Sequence[Jwk]) -> dict[int, str]:

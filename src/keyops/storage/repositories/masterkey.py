@@ -14,6 +14,7 @@ from keyops.storage.models import (
     Jwk,
     KeystoreEnvironment,
     MasterKeyState,
+    Webhook,
 )
 from keyops.storage.models.base import utcnow
 from keyops.storage.upsert import insert_or_ignore
@@ -26,6 +27,7 @@ SEALED_COLUMNS: tuple[tuple[type[Any], str, str], ...] = (
     (KeystoreEnvironment, "key_password_sealed", "KEYSTORE_KEY_PASSWORD"),
     (Jwk, "private_sealed", "JWK_PRIVATE"),
     (DeployedArtifact, "content", "DEPLOYED_CONTENT"),
+    (Webhook, "secret_sealed", "WEBHOOK_SECRET"),
 )
 
 _BOOTSTRAP_LOCK_KEY = 0x6B6F707362

@@ -3,20 +3,62 @@ keystores); every lookup is scoped by project."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, delete, insert, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import bindparam, delete, exists, false, func, insert, select, update
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from keyops.storage.models import Environment, Project
+from keyops.storage.prepared import Prepared
+from keyops.storage.repositories.paging import (
+    SORT_NOT_AFTER,
+    ListQuery,
+    apply_page,
+    count_of,
+    name_starts_with,
+)
 
 P = TypeVar("P", bound=Any)
 C = TypeVar("C", bound=Any)
 
 
 _GET_STATEMENTS: dict[tuple[type, bool], Any] = {}
+
+
+class _CoreStatements:
+    """A kind's write-path statements, built once: lock-and-read the resource, read its
+    rows, save its columns, delete it."""
+
+    def __init__(self, parent: Any, child: Any, parent_fk: str) -> None:
+        table, rows = parent.__table__, child.__table__
+        self.columns = [c.key for c in table.columns if c.key != "id"]
+        self.row_columns = {c.key for c in rows.columns} - {"id"}
+        self.lock = Prepared(
+            select(*table.columns)
+            .where(
+                table.c.project_id == bindparam("project_id"),
+                table.c.name == bindparam("name"),
+            )
+            .with_for_update()
+        )
+        self.rows = Prepared(
+            select(*rows.columns)
+            .where(rows.c[parent_fk] == bindparam("pid"))
+            .order_by(rows.c.position)
+        )
+        self.save = Prepared(
+            update(table)
+            .where(table.c.id == bindparam("pk"))
+            .values({c: bindparam(f"v_{c}") for c in self.columns})
+        )
+        self.delete = Prepared(delete(table).where(table.c.id == bindparam("pk")))
+        self.delete_rows = Prepared(delete(rows).where(rows.c[parent_fk] == bindparam("pid")))
+        self.insert_rows = Prepared(insert(rows))
+
+
+_CORE: dict[type, _CoreStatements] = {}
 
 
 class PerEnvironmentRepository(Generic[P, C]):
@@ -33,31 +75,63 @@ class PerEnvironmentRepository(Generic[P, C]):
         self.session = session
 
     def get(self, project_id: int, name: str, *, for_update: bool = False) -> P | None:
-        stmt = self._get_statement(for_update)
+        """The resource and its rows, or None.
+
+        With ``for_update`` (a change is about to replace it) the resource comes from Core
+        statements, not the ORM: the write path's hottest read, where loading entities
+        cost more than the rest of the change. It is then a *transient* object, outside
+        the session, whose changes only ``save`` or ``delete`` write.
+        """
+        if for_update:
+            return self._get_for_update(project_id, name)
+        stmt = self._get_statement()
         found = self.session.scalars(stmt, {"project_id": project_id, "name": name})
         return found.unique().first()
 
     @classmethod
-    def _get_statement(cls, for_update: bool) -> Any:
-        """The by-name lookup, built once per kind (every change of a resource runs it)."""
-        key = (cls, for_update)
+    def _get_statement(cls) -> Any:
+        """The by-name lookup, built once per kind."""
+        key = (cls, False)
         stmt = _GET_STATEMENTS.get(key)
         if stmt is None:
-            stmt = select(cls.parent).where(
-                cls.parent.project_id == bindparam("project_id"),
-                cls.parent.name == bindparam("name"),
+            stmt = cls._with_rows(
+                select(cls.parent).where(
+                    cls.parent.project_id == bindparam("project_id"),
+                    cls.parent.name == bindparam("name"),
+                )
             )
-            if for_update:
-                # Serialises concurrent writers of one resource on PostgreSQL (SQLite's
-                # writer already holds the write lock). The rows are loaded by a second
-                # statement, after the lock is granted: one joined statement would pair
-                # the locked (newest) resource with rows from the snapshot taken before
-                # it waited, i.e. from before the writer it waited for committed.
-                stmt = stmt.options(selectinload(cls.parent.environments)).with_for_update()
-            else:
-                stmt = cls._with_rows(stmt)
             _GET_STATEMENTS[key] = stmt
         return stmt
+
+    @classmethod
+    def _core(cls) -> _CoreStatements:
+        found = _CORE.get(cls)
+        if found is None:
+            found = _CORE[cls] = _CoreStatements(cls.parent, cls.child, cls.parent_fk)
+        return found
+
+    def _get_for_update(self, project_id: int, name: str) -> P | None:
+        # Serialises concurrent writers of one resource on PostgreSQL (SQLite's writer
+        # already holds the write lock). The rows are read by a second statement, after
+        # the lock is granted: one joined statement would pair the locked (newest)
+        # resource with rows from the snapshot taken before it waited, i.e. from before
+        # the writer it waited for committed.
+        core = self._core()
+        locked = core.lock.execute(self.session, {"project_id": project_id, "name": name})
+        if not locked:
+            return None
+        found = locked[0]
+        resource = self.parent(**found._asdict())
+        stored = core.rows.execute(self.session, {"pid": found.id})
+        set_committed_value(resource, "environments", [self.child(**r._asdict()) for r in stored])
+        return resource  # type: ignore[no-any-return]
+
+    def save(self, resource: P) -> None:
+        """Write a changed resource's own columns (one statement; its rows are written by
+        ``replace_environments``)."""
+        core = self._core()
+        values = {f"v_{c}": getattr(resource, c) for c in core.columns}
+        core.save.execute(self.session, {"pk": resource.id, **values})
 
     def get_by_id(self, resource_id: int) -> P | None:
         stmt = self._with_rows(select(self.parent).where(self.parent.id == resource_id))
@@ -95,6 +169,60 @@ class PerEnvironmentRepository(Generic[P, C]):
         resources = self.list_for_project(project_id)
         return resources, self.environment_names_of(resources)
 
+    def page(
+        self, project_id: int, query: ListQuery, *, only_ids: Collection[int] | None = None
+    ) -> tuple[Sequence[P], dict[int, str], int | None]:
+        """``listing`` with the query's filters, sort and page (and only ``only_ids`` if
+        given), plus the total count when paged: at most three statements, whatever the
+        count (resources with their rows, the count, environment names).
+
+        ``query.until`` needs a ``not_after`` column on ``child`` (certificates); a kind
+        whose dates live elsewhere passes the matching ids as ``only_ids`` instead.
+        """
+        conditions = self._conditions(project_id, query, only_ids)
+        rows = joinedload(self.parent.environments)
+        for column in self.list_deferred:
+            rows = rows.defer(getattr(self.child, column), raiseload=True)
+        if query.sort == SORT_NOT_AFTER:
+            first = self._soonest_not_after()
+            order = [first.desc().nulls_last() if query.descending else first.nulls_last()]
+        else:
+            order = [self.parent.name.desc() if query.descending else self.parent.name]
+        stmt = select(self.parent).where(*conditions).order_by(*order, self.parent.id)
+        stmt = apply_page(stmt.options(rows), query)
+        resources = self.session.scalars(stmt).unique().all()
+        total = count_of(self.session, self.parent, conditions) if query.paged else None
+        return resources, self.environment_names_of(resources), total
+
+    def _conditions(
+        self, project_id: int, query: ListQuery, only_ids: Collection[int] | None
+    ) -> list[Any]:
+        parent, child = self.parent, self.child
+        conditions: list[Any] = [parent.project_id == project_id]
+        if query.name_prefix is not None:
+            conditions.append(name_starts_with(parent.name, query.name_prefix))
+        if only_ids is not None:
+            conditions.append(parent.id.in_(list(only_ids)) if only_ids else false())
+        row: list[Any] = []
+        if query.environment is not None:
+            row += [child.environment_id == Environment.id, Environment.name == query.environment]
+        if query.until is not None:
+            # The same row: "expiring in that environment" when both are given.
+            row.append(child.not_after <= query.until)
+        if row:
+            fk = getattr(child, self.parent_fk)
+            conditions.append(exists().where(fk == parent.id, *row))
+        return conditions
+
+    def _soonest_not_after(self) -> Any:
+        fk = getattr(self.child, self.parent_fk)
+        return (
+            select(func.min(self.child.not_after))
+            .where(fk == self.parent.id)
+            .correlate(self.parent)
+            .scalar_subquery()
+        )
+
     @classmethod
     def _with_rows(cls, stmt: Any) -> Any:
         """Load the resource and its rows in one statement, hence from one snapshot.
@@ -117,21 +245,19 @@ class PerEnvironmentRepository(Generic[P, C]):
         insert: the old rows must be gone before new ones claim their unique values);
         ``resource.environments`` then holds the new rows, in order.
         """
-        table = self.child.__table__
-        columns = {c.key for c in table.columns} - {"id"}
-        conn = self.session.connection()
-        conn.execute(delete(table).where(table.c[self.parent_fk] == resource.id))
+        core = self._core()
+        core.delete_rows.execute(self.session, {"pid": resource.id})
         values = []
         for row in rows:
             setattr(row, self.parent_fk, resource.id)
-            values.append({k: v for k, v in vars(row).items() if k in columns})
-        if values:
-            conn.execute(insert(table), values)
+            values.append({k: v for k, v in vars(row).items() if k in core.row_columns})
+        core.insert_rows.executemany(self.session, values)
         set_committed_value(resource, "environments", list(rows))
 
     def delete(self, resource: P) -> None:
-        self.session.delete(resource)
-        self.session.flush()
+        """Remove the resource; the database removes its rows and clears the source of
+        JWKs derived from it (foreign keys)."""
+        self._core().delete.execute(self.session, {"pk": resource.id})
 
     def environment_names(self, resource: P) -> dict[int, str]:
         """Environment id -> name for the resource's rows."""

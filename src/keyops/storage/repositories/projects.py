@@ -8,10 +8,11 @@ from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import Project, ProjectMember, User
+from keyops.storage.prepared import Prepared
 
 # Built once: every project-scoped request runs it.
-_FOR_MEMBER = (
-    select(Project)
+_FOR_MEMBER = Prepared(
+    select(*Project.__table__.columns)
     .join(ProjectMember, ProjectMember.project_id == Project.id)
     .where(Project.name == bindparam("name"), ProjectMember.user_id == bindparam("user_id"))
 )
@@ -25,8 +26,10 @@ class ProjectRepository:
         return self.session.scalar(select(Project).where(Project.name == name))
 
     def get_for_member(self, name: str, user_id: int) -> Project | None:
-        """The project of that name if the user is a member of it."""
-        return self.session.scalar(_FOR_MEMBER, {"name": name, "user_id": user_id})
+        """The project of that name if the user is a member of it: a transient object,
+        read to scope a request, never written through."""
+        found = _FOR_MEMBER.execute(self.session, {"name": name, "user_id": user_id})
+        return Project(**found[0]._asdict()) if found else None
 
     def list_for_member(self, user_id: int) -> Sequence[Project]:
         stmt = (

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from keyops.storage.models import AccessToken, User, UserRole
+from keyops.storage.prepared import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ class TokenCredentials:
 
 
 # Built once: every authenticated request runs it.
-_CREDENTIALS = (
+_CREDENTIALS = Prepared(
     select(
         AccessToken.id,
         AccessToken.token_hash,
@@ -55,7 +56,7 @@ class TokenRepository:
 
     def credentials(self, token_hash: str) -> TokenCredentials | None:
         """The token and its user in one statement, or None."""
-        rows = self.session.execute(_CREDENTIALS, {"token_hash": token_hash}).all()
+        rows = _CREDENTIALS.execute(self.session, {"token_hash": token_hash})
         if not rows:
             return None
         first = rows[0]

@@ -6,17 +6,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from keyops.storage.models import Environment, ResourceVersion
 from keyops.storage.models.base import utcnow
+from keyops.storage.prepared import Prepared
 
 _V = ResourceVersion
 
 
 def _of(kind: str, project_id: int, name: str) -> Any:
     return (_V.kind == kind) & (_V.project_id == project_id) & (_V.resource_name == name)
+
+
+# Built once: every replace and delete of a resource runs them.
+_KEY = (
+    (_V.kind == bindparam("kind"))
+    & (_V.project_id == bindparam("project_id"))
+    & (_V.resource_name == bindparam("name"))
+)
+_NEWEST = Prepared(select(func.coalesce(func.max(_V.version), 0)).where(_KEY))
+_INSERT = Prepared(insert(_V))
+_TRIM = Prepared(delete(_V).where(_KEY, _V.version < bindparam("oldest_kept")))
 
 
 class VersionRepository:
@@ -34,25 +46,19 @@ class VersionRepository:
     ) -> int:
         """Append the next version of the resource and trim its history to ``keep``
         versions: three statements, in the change's transaction. Returns its number."""
-        conn = self.session.connection()
-        newest = conn.execute(
-            select(func.coalesce(func.max(_V.version), 0)).where(_of(kind, project_id, name))
-        ).scalar_one()
+        key = {"kind": kind, "project_id": project_id, "name": name}
+        newest = _NEWEST.execute(self.session, key)[0][0]
         number = int(newest) + 1
-        conn.execute(
-            insert(_V),
-            [
-                {
-                    "kind": kind,
-                    "project_id": project_id,
-                    "resource_name": name,
-                    "version": number,
-                    "created_at": utcnow(),
-                    **values,
-                }
-            ],
-        )
-        conn.execute(delete(_V).where(_of(kind, project_id, name), _V.version <= number - keep))
+        row = {
+            "kind": kind,
+            "project_id": project_id,
+            "resource_name": name,
+            "version": number,
+            "created_at": utcnow(),
+            **values,
+        }
+        _INSERT.execute(self.session, row)
+        _TRIM.execute(self.session, {**key, "oldest_kept": number - keep + 1})
         return number
 
     def rename(self, kind: str, project_id: int, old: str, new: str) -> None:
