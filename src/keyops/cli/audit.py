@@ -4,16 +4,15 @@ and ``keyops audit verify``: walk the hash chain straight from the database."""
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from keyops.cli.http import call, fail
 from keyops.config import Settings, to_sync_url
 from keyops.domain import audit
 from keyops.storage.repositories.audit import chain_rows
@@ -24,32 +23,6 @@ audit_app = typer.Typer(
 )
 
 out = Console()
-TIMEOUT_SECONDS = 30.0
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    # Plain print, not rich: a console would wrap the line at the terminal's width.
-    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
-    raise typer.Exit(code)
-
-
-def _get(server: str, token: str, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        response = httpx.get(
-            server.rstrip("/") + "/apiops/admin/audit/",
-            params={k: v for k, v in params.items() if v is not None},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT_SECONDS,
-        )
-    except httpx.HTTPError as exc:
-        _fail(f"can not reach {server}: {type(exc).__name__}", 2)
-    try:
-        body: dict[str, Any] = response.json()
-    except ValueError:
-        _fail(f"{server} answered {response.status_code} without JSON")
-    if response.status_code >= 400:
-        _fail(str(body.get("error_description") or body.get("error") or response.status_code))
-    return body
 
 
 @audit_app.callback()
@@ -79,21 +52,19 @@ def search(
     if ctx.invoked_subcommand is not None:
         return
     if not server or not token:
-        _fail("--url and --token (or KEYOPS_URL and KEYOPS_TOKEN) are required", 2)
-    body = _get(
-        server,
-        token,
-        {
-            "user": user,
-            "project": project,
-            "kind": kind,
-            "name": name,
-            "from": since,
-            "to": until,
-            "page": page,
-            "size": size,
-        },
-    )
+        fail("--url and --token (or KEYOPS_URL and KEYOPS_TOKEN) are required", 2)
+    wanted = {
+        "user": user,
+        "project": project,
+        "kind": kind,
+        "name": name,
+        "from": since,
+        "to": until,
+        "page": page,
+        "size": size,
+    }
+    params = {k: v for k, v in wanted.items() if v is not None}
+    body = call("GET", server, token, "/apiops/admin/audit/", params=params)
     table = Table("#", "Time", "User", "Operation", "Project", "Kind", "Name", "Outcome")
     for e in body["resultList"]:
         table.add_row(
@@ -128,12 +99,12 @@ def verify(
     try:
         engine = create_engine(to_sync_url(database_url))
     except (SQLAlchemyError, ValueError) as exc:
-        _fail(f"can not open the database: {type(exc).__name__}", 2)
+        fail(f"can not open the database: {type(exc).__name__}", 2)
     try:
         with engine.connect() as conn:
             verdict = audit.verify(chain_rows(conn))
     except SQLAlchemyError as exc:
-        _fail(f"can not read the audit log: {type(exc).__name__}", 2)
+        fail(f"can not read the audit log: {type(exc).__name__}", 2)
     finally:
         engine.dispose()
     if not verdict.ok:

@@ -159,7 +159,10 @@ def gateway(
     ] = None,
     haproxy_socket: Annotated[
         str | None,
-        typer.Option(help="haproxy: the runtime API, PATH (unix socket) or ipv4@HOST:PORT."),
+        typer.Option(
+            help="haproxy: the runtime API: PATH or unix@PATH (a socket), ipv4@HOST:PORT or"
+            " ipv6@[HOST]:PORT."
+        ),
     ] = None,
     haproxy_crt_list: Annotated[
         str | None,

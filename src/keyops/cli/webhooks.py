@@ -4,13 +4,13 @@ admin REST API of a running keyops (``--url``/``--token`` or ``KEYOPS_URL``/
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from keyops.cli.http import call
 
 webhooks_app = typer.Typer(
     help="Manage webhooks (expiry alerts, change events).", no_args_is_help=True
@@ -30,38 +30,10 @@ ProjectOption = Annotated[
     str | None,
     typer.Option("--project", "-p", help="The project's webhooks; global ones if left out."),
 ]
-TIMEOUT_SECONDS = 30.0
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    # Plain print, not rich: a console would wrap the line at the terminal's width.
-    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
-    raise typer.Exit(code)
 
 
 def _base(project: str | None) -> str:
     return f"/apiops/projects/{project}/webhooks/" if project else "/apiops/admin/webhooks/"
-
-
-def _call(method: str, server: str, token: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    """One request; exits 1 with the service's error text, 2 if it can not be reached."""
-    try:
-        response = httpx.request(
-            method,
-            server.rstrip("/") + path,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT_SECONDS,
-            **kwargs,
-        )
-    except httpx.HTTPError as exc:
-        _fail(f"can not reach {server}: {type(exc).__name__}", 2)
-    try:
-        body: dict[str, Any] = response.json()
-    except ValueError:
-        _fail(f"{server} answered {response.status_code} without JSON")
-    if response.status_code >= 400:
-        _fail(str(body.get("error_description") or body.get("error") or response.status_code))
-    return body
 
 
 def _project_cell(hook: dict[str, Any]) -> str:
@@ -88,7 +60,7 @@ def add(
     payload: dict[str, Any] = {"url": target}
     if event:
         payload["events"] = event
-    hook = _call("POST", server, token, _base(project), json=payload)["result"]
+    hook = call("POST", server, token, _base(project), json=payload)["result"]
     out.print(f"webhook {hook['id']} added for {_project_cell(hook)}: {', '.join(hook['events'])}")
     out.print("secret (shown only now; receivers verify X-Keyops-Signature with it):")
     # Plain print: the secret must be copyable as one line.
@@ -98,7 +70,7 @@ def add(
 @webhooks_app.command("list")
 def list_(server: ServerUrl, token: Token, project: ProjectOption = None) -> None:
     """List every webhook, or a project's."""
-    hooks = _call("GET", server, token, _base(project))["resultList"]
+    hooks = call("GET", server, token, _base(project))["resultList"]
     table = Table("id", "project", "url", "events", "created", "by")
     for h in hooks:
         table.add_row(
@@ -120,7 +92,7 @@ def delete(
     project: ProjectOption = None,
 ) -> None:
     """Delete a webhook (with its deliveries)."""
-    _call("DELETE", server, token, f"{_base(project)}{webhook_id}/")
+    call("DELETE", server, token, f"{_base(project)}{webhook_id}/")
     out.print(f"webhook {webhook_id} deleted")
 
 
@@ -133,7 +105,7 @@ def deliveries(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 100,
 ) -> None:
     """Show a webhook's deliveries: state, attempts, last answer or error."""
-    rows = _call(
+    rows = call(
         "GET", server, token, f"{_base(project)}{webhook_id}/deliveries/", params={"limit": limit}
     )["resultList"]
     table = Table("id", "event", "status", "attempts", "last status", "last error", "next attempt")
