@@ -494,11 +494,23 @@ async def test_change_events_arrive_signed_and_scoped_to_their_project(
     got = await receive(receiver, path, 3)
     r = await certs_api.delete(name)
     assert r.status_code == 200, r.text
-    got = await receive(receiver, path, 4)
-    assert len(got) == 4
+    # The delete's undeployment from the failing environment fails too: a second
+    # deployment_failed, which may arrive before or after the deleted event.
+    got = await receive(receiver, path, 5)
+    await asyncio.sleep(0.3)
+    got = receiver.on(path)
+    assert len(got) == 5
     assert all(r.verifies(hook["secret"]) for r in got)
-    events = {r.json["event"]: r.json for r in got}
-    assert sorted(events) == ["created", "deleted", "deployment_failed", "replaced"]
+    kinds = sorted(r.json["event"] for r in got)
+    assert kinds == ["created", "deleted", "deployment_failed", "deployment_failed", "replaced"]
+    failures = sorted(
+        (r.json for r in got if r.json["event"] == "deployment_failed"),
+        key=lambda p: p["message"],
+    )
+    assert failures[0]["message"].startswith("Deployment failed: ")
+    assert failures[1]["message"].startswith("Undeployment failed: ")
+    events = {r.json["event"]: r.json for r in got if r.json["event"] != "deployment_failed"}
+    events["deployment_failed"] = failures[0]
     for event in ("created", "replaced", "deleted"):
         payload = events[event]
         assert {k: payload[k] for k in ("project", "kind", "name")} == {

@@ -39,7 +39,7 @@ from keyops.deploy.target import (
 from keyops.domain import audit
 from keyops.secrets import Keyring, Purpose
 from keyops.storage import notify
-from keyops.storage.db import Database
+from keyops.storage.db import UNAVAILABLE, Database
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.desired import DesiredStateRepository, EnvironmentState
 
@@ -409,6 +409,8 @@ class Deployer:
                 await self.reconcile()
             except asyncio.CancelledError:
                 raise
+            except UNAVAILABLE as exc:
+                log.warning("resuming unconfirmed roll-outs paused: %s", type(exc).__name__)
             except Exception:
                 log.warning("resuming unconfirmed roll-outs failed; retrying", exc_info=True)
             await asyncio.sleep(self.settings.reconcile_seconds)

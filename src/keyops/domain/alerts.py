@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from keyops.config import Settings
 from keyops.domain.expiry import not_afters
 from keyops.domain.webhooks import EXPIRY, Enqueued, enqueue, events_of, iso
-from keyops.storage.db import Database
+from keyops.storage.db import UNAVAILABLE, Database
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.webhooks import AlertKey, WebhookRepository
 
@@ -181,6 +181,8 @@ class ExpiryWatcher:
                 await self.run_pass()
             except asyncio.CancelledError:
                 raise
+            except UNAVAILABLE as exc:
+                log.warning("the expiry pass was skipped: %s", type(exc).__name__)
             except Exception:
                 log.warning("the expiry pass failed; retrying", exc_info=True)
             await asyncio.sleep(self.settings.expiry_check_seconds)

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from keyops.storage.db import Database
+from keyops.storage.db import UNAVAILABLE, Database
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.audit import AuditRepository
 
@@ -358,6 +358,8 @@ async def record(db: Database, outcome: str, detail: str) -> None:
             await db.write(write)
         finally:
             current.reset(token)
+    except UNAVAILABLE as exc:
+        log.warning("appending an audit entry failed: %s", type(exc).__name__)
     except Exception:
         log.warning("appending an audit entry failed", exc_info=True)
 

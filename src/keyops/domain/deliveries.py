@@ -24,7 +24,7 @@ from keyops.config import Settings
 from keyops.domain.webhooks import TOPIC, sign
 from keyops.metrics import WebhookOutcome, record_webhook_delivery
 from keyops.secrets import Keyring, Purpose
-from keyops.storage.db import Database
+from keyops.storage.db import UNAVAILABLE, Database
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.webhooks import (
     DELIVERED,
@@ -182,6 +182,10 @@ class DeliveryWorker:
                         wait = await self._until_next_due()
                     except asyncio.CancelledError:
                         raise
+                    except UNAVAILABLE as exc:
+                        # An outage is reported by every request already: one line here.
+                        log.warning("sending webhook deliveries paused: %s", type(exc).__name__)
+                        wait = IDLE_SECONDS / 3
                     except Exception:
                         log.warning("sending webhook deliveries failed; retrying", exc_info=True)
                         wait = IDLE_SECONDS / 3

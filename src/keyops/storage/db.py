@@ -32,6 +32,8 @@ import psycopg
 from psycopg.errors import _WaitTimeout
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from keyops.config import to_sync_url
@@ -50,6 +52,9 @@ MAX_ROW_ID = 2**31 - 1
 SILENCE_MARGIN_SECONDS = 2.0
 READER_THREADS = 4
 PG_THREADS = 8
+# What "the database can not be reached now" raises: answered 503 by the API, logged as
+# one line (no traceback) by the background loops, which retry.
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
 def _sqlite_pragmas(busy_ms: int) -> Any:
