@@ -16,7 +16,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 from fastapi import FastAPI
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from keyops.crypto.x509 import format_instant
 from keyops.domain.expiry import Expiring, ExpiryKind, days_left, not_afters
@@ -25,6 +25,7 @@ from tests.conftest import Actor, Factory, bearer
 from tests.crypto import certs
 from tests.support.certificates import CertificateClient, member
 from tests.support.keysecrets import b64, bad_request, jwcrypto_public, key_body, key_entry
+from tests.support.statements import statements_of
 
 KEYSTORE_PASSWORD = "expiry-store-pw"
 HOUR = timedelta(hours=1)
@@ -327,17 +328,8 @@ async def test_not_afters_in_three_statements(app: FastAPI, world: World) -> Non
     pid = await db.read(
         lambda s: s.scalars(select(Project.id).where(Project.name == w.project)).one()
     )
-    statements: list[str] = []
-
-    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-        statements.append(statement)
-
-    engine = db.read_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_of(db) as statements:
         found = await db.read(lambda s: not_afters(s, [pid], now=now, within_days=30))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 3, statements
 

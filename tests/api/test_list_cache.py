@@ -13,30 +13,18 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from tests.conftest import Factory
 from tests.crypto import certs
 from tests.support.certificates import delete_environment, new_setting
+from tests.support.statements import statements_of
 
 
 @contextmanager
 def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every statement any of the app's engines sends meanwhile."""
-    db = app.state.db
-    seen: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engines = list({id(e): e for e in (db.engine, db.read_engine)}.values())
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", before)
-    try:
+    """Every statement the app's engines send meanwhile on the test's behalf."""
+    with statements_of(app.state.db) as seen:
         yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", before)
 
 
 def listed(r: httpx.Response) -> dict[str, Any]:

@@ -24,9 +24,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 from fastapi import FastAPI
-from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy import create_engine, delete, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload
 
 from keyops.config import Settings
@@ -47,6 +46,7 @@ from tests.conftest import Factory, bearer, unique
 from tests.crypto import certs
 from tests.support.certificates import CertificateClient, Setting, new_setting
 from tests.support.keysecrets import b64, key_body, key_entry
+from tests.support.statements import listening, recording
 
 SMALL = 10
 LARGE = 1000
@@ -83,43 +83,29 @@ SOURCE_MATERIAL = (
 
 @dataclass
 class StatementLog:
-    """The statements the app's engine sends while ``capture`` is open."""
+    """The statements sent on behalf of the requests made while ``capture`` is open
+    (never a background loop's; see tests/support/statements.py)."""
 
-    engine: Engine
-    active: bool = False
     statements: list[str] = field(default_factory=list)
-
-    def _before(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if self.active:
-            self.statements.append(statement)
 
     @contextmanager
     def capture(self) -> Iterator[list[str]]:
-        self.statements = []
-        self.active = True
-        try:
-            yield self.statements
-        finally:
-            self.active = False
+        with recording() as seen:
+            self.statements = seen
+            yield seen
 
 
 @contextmanager
 def statement_log(app: FastAPI) -> Iterator[StatementLog]:
-    """Every statement of the app's engines (SQLite reads have an engine of their own),
-    with the list cache off: what is counted is what building a list costs."""
-    db = app.state.db
-    engines: list[Engine] = list({id(e): e for e in (db.engine, db.read_engine)}.values())
-    log = StatementLog(engines[0])
+    """Statements of the app's engines, with the list cache off: what is counted is what
+    building a list costs."""
     lists = app.state.keyops.lists
     kept, lists.max_bytes = lists.max_bytes, 0
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", log._before)
     try:
-        yield log
+        with listening(app.state.db):
+            yield StatementLog()
     finally:
         lists.max_bytes = kept
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", log._before)
 
 
 @dataclass
@@ -145,6 +131,7 @@ async def measure(client: httpx.AsyncClient, log: StatementLog, path: str, token
     with log.capture() as statements:
         r = await client.get(path, headers=bearer(token))
     assert r.status_code == 200, r.text
+    assert statements, f"GET {path}: no statement was recorded"  # or every count is 0
     body: dict[str, Any] = r.json()
     assert body["resultCount"] == len(body["resultList"]), body["resultCount"]
     return Measured(list(statements), body)
