@@ -91,6 +91,34 @@ def _all_answer(server: LiveServer, token: str, status: int) -> None:
     assert elapsed < BOUND
 
 
+def test_connections_dropped_in_steady_use_cost_at_most_one_request(
+    outage: tuple[LiveServer, TcpProxy],
+) -> None:
+    """The pool checks a connection only when it was idle or after a failure (no round
+    trip per unit of work): every pooled connection dropped at once, while in steady use
+    (a database restart), costs at most one answer 503; the failure makes the pool check
+    and replace the rest, and the next answers are 200. It runs before the outage tests:
+    after a failure the pool checks every connection for a while."""
+    server, proxy = outage
+    token = password_token(server.base_url, "admin", ADMIN_PASSWORD)
+    url = f"{server.base_url}/apiops/projects/"
+    auth = {"Authorization": f"Bearer {token}"}
+    for _ in range(20):  # every pooled connection recently used
+        assert httpx.get(url, headers=auth, timeout=30).status_code == 200
+    proxy.cut("refuse")
+    proxy.restore()  # every connection through the proxy is closed; new ones work
+    answers = [httpx.get(url, headers=auth, timeout=30) for _ in range(10)]
+    statuses = [r.status_code for r in answers]
+    print("answers after the drop:", statuses)
+    assert statuses.count(503) <= 1, statuses
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[1:] == [200] * 9, statuses
+    for r in answers:
+        if r.status_code == 503:
+            assert r.json() == UNAVAILABLE
+    assert "Traceback" not in server.log(), server.log()
+
+
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 def test_outage_is_503_within_the_bound_and_recovers(
     outage: tuple[LiveServer, TcpProxy], mode: str

@@ -15,7 +15,8 @@ Every wait on the database is bounded, so an outage turns into an error (answere
 by the API) within a known time instead of a hung request: opening a connection by
 the connect timeout, a statement by the server's ``statement_timeout``, and any other
 wait for a PostgreSQL server that went silent by ``_BoundedConnection``. The pool
-checks a connection before handing it out and reconnects, so service resumes by itself
+checks a connection before handing it out when it has been idle or the database has
+just failed (``_Liveness``) and reconnects, so service resumes by itself
 when the database is back.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,7 +34,7 @@ import psycopg
 from psycopg.errors import _WaitTimeout
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -107,6 +109,51 @@ def _sqlite_engine(url: str, *, timeout: float, begin: str, pool_size: int, echo
     return engine
 
 
+class _Liveness:
+    """Checks a pooled PostgreSQL connection before handing it out, when that is needed.
+
+    SQLAlchemy's ``pool_pre_ping`` sends ``SELECT 1`` on every checkout: a round trip per
+    unit of work, as much as a short statement costs. A connection that is in steady use
+    has just proved itself, so the check is only made when it has been idle for
+    ``IDLE_SECONDS`` (the server or a proxy may have dropped it meanwhile) or while a
+    recent failure says the database may have gone away (``suspect``). A connection the
+    driver already knows is closed or broken is replaced without a round trip.
+    """
+
+    IDLE_SECONDS = 2.0
+    SUSPECT_SECONDS = 30.0
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.suspect_until = 0.0
+        event.listen(engine, "checkout", self._checkout)
+        event.listen(engine, "checkin", self._checkin)
+
+    def suspect(self) -> None:
+        """A unit of work failed as if the database went away: check every checkout for
+        a while."""
+        self.suspect_until = time.monotonic() + self.SUSPECT_SECONDS
+
+    @staticmethod
+    def _checkin(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            record.info["keyops_used_at"] = time.monotonic()
+
+    def _checkout(self, dbapi: Any, record: Any, _proxy: Any) -> None:
+        if dbapi.closed or dbapi.broken:
+            raise DisconnectionError("the connection was closed")
+        now = time.monotonic()
+        used_at = record.info.get("keyops_used_at")
+        if used_at is not None and now - used_at < self.IDLE_SECONDS and now > self.suspect_until:
+            return
+        try:
+            alive = self.engine.dialect.do_ping(dbapi)
+        except Exception as exc:
+            raise DisconnectionError("the connection did not answer a ping") from exc
+        if not alive:
+            raise DisconnectionError("the connection did not answer a ping")
+
+
 class Database:
     """Owns the engines of one database and runs units of work in their threads."""
 
@@ -137,6 +184,7 @@ class Database:
                 pool_size=READER_THREADS,
                 echo=echo,
             )
+            self._liveness = None
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="keyops-db-writer")
             self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="keyops-db-read")
         else:
@@ -146,7 +194,6 @@ class Database:
                 echo=echo,
                 pool_size=PG_THREADS,
                 max_overflow=4,
-                pool_pre_ping=True,
                 # A request waiting for a free connection gives up like a slow statement.
                 pool_timeout=statement_timeout,
                 connect_args={
@@ -161,6 +208,7 @@ class Database:
                 connection.wait_bound = bound
                 return connection
 
+            self._liveness: _Liveness | None = _Liveness(self.engine)
             self.read_engine = self.engine
             pool = ThreadPoolExecutor(PG_THREADS, thread_name_prefix="keyops-db")
             self._writer = self._readers = pool
@@ -203,12 +251,24 @@ class Database:
             yield session
 
     def _write(self, fn: Callable[[Session], T]) -> T:
-        with self.transaction() as session:
-            return fn(session)
+        try:
+            with self.transaction() as session:
+                return fn(session)
+        except UNAVAILABLE:
+            self._suspect()
+            raise
 
     def _read(self, fn: Callable[[Session], T]) -> T:
-        with self.reading() as session:
-            return fn(session)
+        try:
+            with self.reading() as session:
+                return fn(session)
+        except UNAVAILABLE:
+            self._suspect()
+            raise
+
+    def _suspect(self) -> None:
+        if self._liveness is not None:
+            self._liveness.suspect()
 
     async def write(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` as one transaction in the writer thread; commit if it returns."""
