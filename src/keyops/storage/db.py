@@ -184,7 +184,7 @@ class Database:
                 pool_size=READER_THREADS,
                 echo=echo,
             )
-            self._liveness = None
+            self._liveness: _Liveness | None = None
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="keyops-db-writer")
             self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="keyops-db-read")
         else:
@@ -208,7 +208,7 @@ class Database:
                 connection.wait_bound = bound
                 return connection
 
-            self._liveness: _Liveness | None = _Liveness(self.engine)
+            self._liveness = _Liveness(self.engine)
             self.read_engine = self.engine
             pool = ThreadPoolExecutor(PG_THREADS, thread_name_prefix="keyops-db")
             self._writer = self._readers = pool
