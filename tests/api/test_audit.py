@@ -226,8 +226,10 @@ async def test_admin_changes_are_audited(
     assert ("ENVIRONMENT_CREATE", "environment", None, None, "admin") in seen
     assert ("PROJECT_CREATE", "project", None, None, "admin") in seen
     assert ("USER_CREATE", "user", None, None, "admin") in seen
-    # A login has no caller yet: its entry says only where it came from.
-    assert ("LOGIN", "token", None, None, None) in seen
+    # A login names the user who logged in, and the token it issued.
+    assert ("LOGIN", "token", None, None, user.username) in seen
+    login = next(e for e in recent if e["operation"] == "LOGIN" and e["username"] == user.username)
+    assert login["tokenId"] is not None and login["outcome"] == "SUCCESS"
     by_user = await entries(client, admin_token, user="admin", kind="environment")
     assert {e["operation"] for e in by_user} >= {"ENVIRONMENT_CREATE", "ENVIRONMENT_DELETE"}
 

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs
 
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from keyops.api.deps import KeyopsDep
 from keyops.api.errors import nul_problem
@@ -13,7 +14,8 @@ from keyops.api.responses import ContractJSONResponse
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.auth import TokenRead
 from keyops.cpu import run_cpu
-from keyops.domain.tokens import TokenService, check_grant
+from keyops.domain import audit
+from keyops.domain.tokens import IssuedToken, TokenService, check_grant
 from keyops.domain.users import UserService, verify_password
 from keyops.errors import BadRequest, Unauthorized
 
@@ -77,9 +79,16 @@ async def create_token(request: Request, k: KeyopsDep) -> Response:
     if candidate is None or new_hash is None:
         raise Unauthorized("Bad credentials")
     ttl = k.settings.token_ttl_seconds
-    issued = await k.db.write(
-        lambda s: TokenService(s).issue_oauth(candidate.user_id, ttl, new_hash)
-    )
+
+    def issue(session: Session) -> IssuedToken:
+        issued = TokenService(session).issue_oauth(candidate.user_id, ttl, new_hash)
+        # The audit entry of the login (appended as this commits) names who logged in.
+        ctx = audit.current.get()
+        if ctx is not None:
+            ctx.authenticated(client_id, issued.record.id)
+        return issued
+
+    issued = await k.db.write(issue)
     body = TokenRead(access_token=issued.token, expires_in=ttl)
     return ContractJSONResponse(
         body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
