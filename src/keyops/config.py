@@ -23,8 +23,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=1024 * 1024, ge=1)
     # How long a deployment waits for an environment (and its gateway nodes) to apply it.
     deploy_timeout_seconds: float = Field(default=5.0, gt=0)
-    # A gateway node not heard from for this long no longer counts as connected.
+    # A gateway node not heard from for this long no longer counts as connected: it is
+    # silent, and deployments report it as not applied until it is back, says goodbye,
+    # is removed by an admin, or has been silent for ``gateway_node_forget_seconds``.
     gateway_node_ttl_seconds: float = Field(default=30.0, gt=0)
+    gateway_node_forget_seconds: float = Field(default=86400.0, gt=0)
     # How often unconfirmed roll-outs (cut short by a crash, or failed) are resumed.
     reconcile_seconds: float = Field(default=30.0, gt=0)
     # Versions of a certificate, key or keystore kept for history and rollback.

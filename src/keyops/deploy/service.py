@@ -147,7 +147,9 @@ class Deployer:
         changes_by_env = plan.pending()
         repo = DesiredStateRepository(session)
         now = utcnow()
-        locked = repo.lock(changes_by_env, nodes_since=now - self._node_ttl())
+        # An environment with nodes (connected or silent, see targets/local.py) waits for
+        # its roll-out; one without is delivered by this commit.
+        locked = repo.lock(changes_by_env, nodes_since=now - self._node_forget())
         states = {i: env.state for i, env in locked.items()}
         revision = repo.next_revision()
         rows: list[dict[str, Any]] = []
@@ -209,8 +211,8 @@ class Deployer:
             "deployed_at": now,
         }
 
-    def _node_ttl(self) -> timedelta:
-        return timedelta(seconds=self.settings.gateway_node_ttl_seconds)
+    def _node_forget(self) -> timedelta:
+        return timedelta(seconds=self.settings.gateway_node_forget_seconds)
 
     # --- after the commit --------------------------------------------------------------
 

@@ -110,6 +110,7 @@ _KINDS = {
     "environments": "environment",
     "webhooks": "webhook",
     "tls-identity": "tls_identity",
+    "nodes": "node",
 }
 _PARAM = re.compile(r"^\{(\w+)\}$")
 

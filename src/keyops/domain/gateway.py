@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,10 @@ from keyops.storage.models import (
 )
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.desired import DesiredStateRepository
-from keyops.storage.repositories.gateway import GatewayRepository, connected_nodes
+from keyops.storage.repositories.gateway import GatewayRepository, member_nodes
+
+if TYPE_CHECKING:
+    from keyops.config import Settings
 
 NODE_TOKEN_PREFIX = "kgw_"  # noqa: S105 - a marker, not a secret
 
@@ -45,14 +48,43 @@ class NodeView:
     listen: str
     fingerprints: dict[str, Any]
     last_error: str | None
+    # CONNECTED (heard from within the TTL), SILENT (not since, still counted),
+    # DISCONNECTED (said goodbye), FORGOTTEN (silent past the forget period).
+    state: str
+
+
+def _state(node: GatewayNode, live_since: Any, forget_since: Any) -> str:
+    if not node.connected:
+        return "DISCONNECTED"
+    if node.last_seen >= live_since:
+        return "CONNECTED"
+    return "SILENT" if node.last_seen >= forget_since else "FORGOTTEN"
 
 
 class GatewayService:
-    def __init__(self, session: Session, keyring: Keyring, *, node_ttl_seconds: float) -> None:
+    def __init__(
+        self,
+        session: Session,
+        keyring: Keyring,
+        *,
+        node_ttl_seconds: float,
+        node_forget_seconds: float = 86400.0,
+    ) -> None:
         self.session = session
         self.repo = GatewayRepository(session)
         self.keyring = keyring
         self.node_ttl = timedelta(seconds=node_ttl_seconds)
+        self.node_forget = timedelta(seconds=node_forget_seconds)
+
+    @classmethod
+    def of(cls, session: Session, keyring: Keyring, settings: Settings) -> GatewayService:
+        """The service with the settings' node TTL and forget period."""
+        return cls(
+            session,
+            keyring,
+            node_ttl_seconds=settings.gateway_node_ttl_seconds,
+            node_forget_seconds=settings.gateway_node_forget_seconds,
+        )
 
     # --- credentials -----------------------------------------------------------------
 
@@ -183,34 +215,45 @@ class GatewayService:
             last_error=error[:2000] if error else None,
         )
         notify.publish(self.session, notify.nodes_topic(env.id))
-        if env.target == LOCAL and env.applied_revision < env.revision:
-            # Every connected node holding the newest state confirms the environment:
-            # the way a roll-out cut short (or timed out) completes.
-            nodes = self.connected(env)
-            if nodes and all(
-                n.applied_revision >= env.revision and not n.last_error for n in nodes
-            ):
-                DesiredStateRepository(self.session).confirm([(env.id, env.revision)])
+        self._confirm_if_caught_up(env)
+
+    def _confirm_if_caught_up(self, env: Environment) -> None:
+        """Every node the environment counts holding the newest state (or no node left
+        to count) confirms it: the way a roll-out cut short (or timed out) completes."""
+        if env.target != LOCAL or env.applied_revision >= env.revision:
+            return
+        nodes = self.members(env)
+        if all(n.applied_revision >= env.revision and not n.last_error for n in nodes):
+            DesiredStateRepository(self.session).confirm([(env.id, env.revision)])
 
     def disconnect(self, env: Environment, node: str) -> None:
         self.repo.disconnect(env.id, _node_name(node))
         notify.publish(self.session, notify.nodes_topic(env.id))
 
-    def connected(self, env: Environment) -> list[GatewayNode]:
-        """Nodes that said hello and have been heard from within the node TTL."""
-        return connected_nodes(self.session, env.id, utcnow() - self.node_ttl)
+    def remove(self, env: Environment, node: str) -> None:
+        """An admin's removal of a node that will not come back: it no longer counts."""
+        if not self.repo.remove_node(env.id, node):
+            raise NotFound(f"Gateway node (name: {node}) is not found!")
+        notify.publish(self.session, notify.nodes_topic(env.id))
+        self._confirm_if_caught_up(env)
+
+    def members(self, env: Environment) -> list[GatewayNode]:
+        """The nodes the environment counts (``member_nodes``): connected or silent."""
+        return member_nodes(self.session, env.id, utcnow() - self.node_forget)
 
     def nodes(self, env: Environment) -> list[NodeView]:
-        since = utcnow() - self.node_ttl
+        now = utcnow()
+        live_since, forget_since = now - self.node_ttl, now - self.node_forget
         return [
             NodeView(
                 name=n.name,
                 applied_revision=n.applied_revision,
                 last_seen=n.last_seen,
-                connected=n.connected and n.last_seen >= since,
+                connected=n.connected and n.last_seen >= live_since,
                 listen=n.listen,
                 fingerprints=json.loads(n.fingerprints_json or "{}"),
                 last_error=n.last_error,
+                state=_state(n, live_since, forget_since),
             )
             for n in self.repo.nodes(env.id)
         ]

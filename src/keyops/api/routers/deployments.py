@@ -94,9 +94,7 @@ async def environment_nodes(
 ) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         env = k.environments(session).get(environmentName)
-        service = GatewayService(
-            session, k.keyring, node_ttl_seconds=k.settings.gateway_node_ttl_seconds
-        )
+        service = GatewayService.of(session, k.keyring, k.settings)
         latest = service.revision(env)
         rows = [
             {
@@ -104,6 +102,7 @@ async def environment_nodes(
                 "appliedRevision": n.applied_revision,
                 "upToDate": n.applied_revision >= latest,
                 "connected": n.connected,
+                "state": n.state,
                 "lastContact": n.last_seen.isoformat(),
                 "listen": n.listen,
                 "fingerprints": n.fingerprints,
@@ -121,3 +120,22 @@ async def environment_nodes(
         }
 
     return await k.db.read(work)
+
+
+@router.delete(
+    "/{environmentName}/nodes/{nodeName}/",
+    summary="Remove a gateway node that will not come back (admin)",
+)
+async def remove_environment_node(
+    environmentName: str, nodeName: str, _: AdminDeployer, k: KeyopsDep
+) -> dict[str, Any]:
+    """A node that said hello and never goodbye counts (as silent) until it is back or
+    forgotten; removing it stops that at once, and an environment whose remaining nodes
+    all applied its revision is PUBLISHED again."""
+
+    def work(session: Session) -> None:
+        env = k.environments(session).get(environmentName)
+        GatewayService.of(session, k.keyring, k.settings).remove(env, nodeName)
+
+    await k.db.write(work)
+    return {"success": True}

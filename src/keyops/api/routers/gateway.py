@@ -49,7 +49,7 @@ class AckBody(CamelModel):
 
 
 def _service(session: Session, k: Keyops) -> GatewayService:
-    return GatewayService(session, k.keyring, node_ttl_seconds=k.settings.gateway_node_ttl_seconds)
+    return GatewayService.of(session, k.keyring, k.settings)
 
 
 async def _environment(request: Request, k: KeyopsDep) -> Environment:

@@ -175,7 +175,8 @@ class DesiredStateRepository:
     def lock(
         self, environment_ids: Iterable[int], *, nodes_since: datetime | None = None
     ) -> dict[int, LockedEnvironment]:
-        """The environments' states and connected node counts, locked until commit (in id
+        """The environments' states and node counts (nodes that said hello, not goodbye,
+        heard from since ``nodes_since``: ``gateway.member_nodes``), locked until commit (in id
         order: no deadlocks).
 
         Locking before the revision is taken makes every environment see its changes

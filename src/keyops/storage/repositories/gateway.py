@@ -14,8 +14,10 @@ from keyops.storage.models.base import utcnow
 from keyops.storage.upsert import upsert
 
 
-def connected_nodes(session: Session, environment_id: int, since: datetime) -> list[GatewayNode]:
-    """Nodes of the environment that have not said goodbye and were heard from since."""
+def member_nodes(session: Session, environment_id: int, since: datetime) -> list[GatewayNode]:
+    """The nodes an environment counts: they said hello, have not said goodbye, and were
+    heard from since ``since`` (the forget horizon; whether each is connected or silent
+    is its ``last_seen`` against the node TTL)."""
     stmt = (
         select(GatewayNode)
         .where(
@@ -84,6 +86,19 @@ class GatewayRepository:
             {"environment_id": environment_id, "name": name, "last_seen": utcnow(), **values},
             ["environment_id", "name"],
         )
+
+    def remove_node(self, environment_id: int, name: str) -> bool:
+        """Forget a node (an admin's removal); whether there was one."""
+        found = self.session.scalar(
+            select(GatewayNode).where(
+                GatewayNode.environment_id == environment_id, GatewayNode.name == name
+            )
+        )
+        if found is None:
+            return False
+        self.session.delete(found)
+        self.session.flush()
+        return True
 
     def disconnect(self, environment_id: int, name: str) -> None:
         self.session.execute(

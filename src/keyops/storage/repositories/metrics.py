@@ -35,7 +35,7 @@ class MetricsRepository:
 
     def environment_nodes(self, since: datetime) -> Sequence[EnvironmentNode]:
         """Every environment with each node connected to it (not said goodbye, heard from
-        at ``since`` or later), as ``connected_nodes`` counts them."""
+        at ``since`` or later), as ``gateway.member_nodes`` counts them."""
         stmt = (
             select(
                 Environment.name,
