@@ -38,7 +38,8 @@ from tests.support.messages import DEPLOYED, UNDEPLOYED
 KEYSTORES = "keystores"
 FORBIDDEN = {
     "error": "forbidden",
-    "error_description": "You do not have permission to perform this action",
+    "error_description": "You do not have permission to perform this action:"
+    " it needs the role ROLE_DEPLOY_UNDEPLOY_PROXIES",
 }
 PASSWORD_REASON = "Keystore password is incorrect or the file is corrupt! (environment: {e})"
 
@@ -268,7 +269,7 @@ REFUSALS: dict[str, tuple[Any, str]] = {
     ),
     "unknown-type": (
         lambda st, e: [store_entry(e[0], st.jks_a, type="BKS")],
-        "type (BKS) is not valid! Valid values: JKS, JCEKS, PKCS12 (environment: {e})",
+        "type (BKS) is not valid! Valid values: JKS, JCEKS, PKCS12, PEM (environment: {e})",
     ),
     "jks-said-jceks": (
         lambda st, e: [store_entry(e[0], st.jks_a, type="JCEKS")],

@@ -475,6 +475,8 @@ def test_truncated_file_is_corrupt(stores: Stores, name: str, store_type: str) -
 def test_garbage_is_not_a_keystore(store_type: str, data: bytes) -> None:
     if data.startswith(b"\xfe\xed\xfe\xed") and store_type == "PKCS12":
         expected = "Keystore file is a JKS keystore, but type is PKCS12!"
+    elif data.startswith(b"-----BEGIN "):
+        expected = f"Keystore file is PEM text, but type is {store_type}!"
     else:
         expected = f"Keystore file is not a valid {store_type} keystore!"
     with pytest.raises(KeystoreError) as info:
@@ -521,8 +523,13 @@ def test_type_must_match_the_file(stores: Stores) -> None:
     [
         (None, b"x", "p", "type value can not be empty!"),
         ("", b"x", "p", "type value can not be empty!"),
-        ("BKS", b"x", "p", "type (BKS) is not valid! Valid values: JKS, JCEKS, PKCS12"),
-        ("PKCS#12", b"x", "p", "type (PKCS#12) is not valid! Valid values: JKS, JCEKS, PKCS12"),
+        ("BKS", b"x", "p", "type (BKS) is not valid! Valid values: JKS, JCEKS, PKCS12, PEM"),
+        (
+            "PKCS#12",
+            b"x",
+            "p",
+            "type (PKCS#12) is not valid! Valid values: JKS, JCEKS, PKCS12, PEM",
+        ),
         ("JKS", b"", "p", "file value can not be empty!"),
     ],
 )

@@ -11,6 +11,13 @@ Decisions:
   what the gateway is configured with, so a mismatch is refused with a reason naming
   both. JCEKS (keytool ``-storetype JCEKS``, the only Java format before PKCS12 that
   holds secret keys) is read by pyjks like JKS.
+* ``PEM`` (``UPLOAD_TYPES``) is a form of upload, not a stored type: a private key and
+  its certificate chain as PEM text, converted on the way in into a PKCS12 file of one
+  key entry under the store password (rules: ``pem_bundle``). The result is that
+  file's ``ParsedKeystore`` with ``store_type`` ``PKCS12`` and the new file in
+  ``file``, which is what gets stored, so everything downstream reads a PKCS12 keystore.
+  A PEM key that is encrypted opens with the key password (which defaults to the store
+  password); the PKCS12 file has no separate key password.
 * A store holding only trusted certificates may come without a password, as Java loads
   one (the integrity check is skipped; PKCS#12 content encrypted under the password can
   not be read then, so such a file still needs it). A store with a private or secret key
@@ -73,8 +80,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4, TripleDES
 from cryptography.hazmat.primitives import padding, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 
+from keyops.crypto import pem_bundle
 from keyops.crypto.x509 import (
     CertificateParseError,
     ParsedCertificate,
@@ -87,7 +96,9 @@ __all__ = [
     "MAX_ITERATIONS",
     "MAX_TOTAL_ITERATIONS",
     "PASSWORD_REASON",
+    "PEM_TYPE",
     "STORE_TYPES",
+    "UPLOAD_TYPES",
     "KeystoreBudget",
     "KeystoreEntry",
     "KeystoreError",
@@ -96,6 +107,9 @@ __all__ = [
 ]
 
 STORE_TYPES: tuple[str, ...] = ("JKS", "JCEKS", "PKCS12")
+# What a request's ``type`` may say: the stored types, and PEM, converted to PKCS12.
+PEM_TYPE = "PEM"
+UPLOAD_TYPES: tuple[str, ...] = (*STORE_TYPES, PEM_TYPE)
 ENTRY_KINDS: tuple[str, ...] = ("PRIVATE_KEY", "TRUSTED_CERTIFICATE", "SECRET_KEY")
 
 # These are messages, not passwords (ruff's S105 goes by the names).
@@ -163,10 +177,15 @@ class KeystoreEntry:
 
 @dataclass(frozen=True, slots=True)
 class ParsedKeystore:
-    """A keystore's type and its entries, sorted by alias."""
+    """A keystore's type and its entries, sorted by alias.
+
+    ``file`` is set when the keystore to store is not the file given: the PKCS12 file a
+    PEM upload was converted into.
+    """
 
     store_type: str
     entries: list[KeystoreEntry]
+    file: bytes | None = field(default=None, repr=False)
 
     def entry(self, alias: str) -> KeystoreEntry | None:
         """The entry with this alias, matched case-insensitively as Java does, or None."""
@@ -213,15 +232,17 @@ def parse_keystore(
 ) -> ParsedKeystore:
     """Open a JKS, JCEKS or PKCS12 keystore and return its entries, or raise KeystoreError.
 
-    Without ``password`` only a store of trusted certificates opens. ``budget`` is shared
-    by all keystores of one request; without it this file gets a budget of its own.
+    ``PEM`` converts a PEM private key and certificate chain into a PKCS12 file
+    (``ParsedKeystore.file``). Without ``password`` only a store of trusted certificates
+    opens. ``budget`` is shared by all keystores of one request; without it this file
+    gets a budget of its own.
     """
     if store_type is None or not store_type.strip():
         raise KeystoreError(EMPTY_TYPE_REASON)
     canonical = store_type.strip().upper()
-    if canonical not in STORE_TYPES:
+    if canonical not in UPLOAD_TYPES:
         raise KeystoreError(
-            f"type ({store_type}) is not valid! Valid values: {', '.join(STORE_TYPES)}"
+            f"type ({store_type}) is not valid! Valid values: {', '.join(UPLOAD_TYPES)}"
         )
     if not data:
         raise KeystoreError(EMPTY_FILE_REASON)
@@ -232,6 +253,13 @@ def parse_keystore(
     work = budget if budget is not None else KeystoreBudget()
 
     actual = _sniff(data)
+    if canonical == PEM_TYPE:
+        if actual is not None:
+            raise KeystoreError(f"Keystore file is a {actual} keystore, but type is PEM!")
+        return _read_pem(data, store_pw, key_pw, work)
+    if actual is None and b"-----BEGIN " in data:
+        # The most likely mistake with what CAs hand out: say so, not "not a valid JKS".
+        raise KeystoreError(f"Keystore file is PEM text, but type is {canonical}!")
     if actual is not None and actual != canonical:
         raise KeystoreError(f"Keystore file is a {actual} keystore, but type is {canonical}!")
     if actual is None:
@@ -298,6 +326,67 @@ def _normalise_private(pkcs8: bytes, cert: ParsedCertificate | None, alias: str)
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+# --- PEM (converted to PKCS12) --------------------------------------------------------
+
+PEM_KEY_PASSWORD_REASON = "Key password is incorrect for the private key of the keystore file!"  # noqa: S105
+PEM_KEY_INVALID_REASON = "The private key of the keystore file is not valid!"
+
+
+def _read_pem(
+    data: bytes, password: str | None, key_password: str | None, work: _Work
+) -> ParsedKeystore:
+    """Convert a PEM key and chain into a PKCS12 file and read that file back."""
+    if password is None:
+        # A PEM keystore always holds a private key: its PKCS12 file needs a password.
+        raise KeystoreError(KEYS_NEED_PASSWORD_REASON)
+    assert key_password is not None
+    try:
+        pem_bundle.check_password(password)
+        bundle = pem_bundle.read_pem_bundle(data)
+        key = _open_pem_key(bundle.key, key_password, work)
+        converted = pem_bundle.to_pkcs12(key, pem_bundle.chain_for(key, bundle), password)
+    except pem_bundle.PemBundleError as exc:
+        raise KeystoreError(exc.reason) from None
+    # Read back as any PKCS12 upload is: what is shown is what the file holds.
+    entries = _read_pkcs12(converted, password, password, work)
+    return ParsedKeystore(store_type="PKCS12", entries=entries, file=converted)
+
+
+def _open_pem_key(block: pem_bundle.PemBlock, key_password: str, work: _Work) -> PrivateKeyTypes:
+    if block.label == pem_bundle.ENCRYPTED_KEY_LABEL:
+        # Decrypted here rather than by pyca: the file sets the iteration count, which the
+        # request's budget must bound before any of it is spent.
+        try:
+            pkcs8 = _open_shrouded(block.der, key_password, work)
+        except _WrongPassword:
+            raise KeystoreError(PEM_KEY_PASSWORD_REASON) from None
+        except _Unsupported as exc:
+            raise KeystoreError(f"Keystore file uses {exc.what}, which is not supported!") from None
+        except (_Malformed, IndexError):
+            raise KeystoreError(PEM_KEY_INVALID_REASON) from None
+        return _load_private(lambda: serialization.load_der_private_key(pkcs8, None))
+    if block.encrypted:
+        # OpenSSL's traditional encryption: one MD5 round, nothing to bound.
+        try:
+            return serialization.load_pem_private_key(block.text, key_password.encode("utf-8"))
+        except (ValueError, TypeError):
+            raise KeystoreError(PEM_KEY_PASSWORD_REASON) from None
+        except UnsupportedAlgorithm as exc:
+            raise KeystoreError(PEM_KEY_INVALID_REASON) from exc
+    return _load_private(lambda: serialization.load_der_private_key(block.der, None))
+
+
+def _load_private(load: Callable[[], PrivateKeyTypes]) -> PrivateKeyTypes:
+    try:
+        return load()
+    except UnsupportedAlgorithm:
+        raise KeystoreError(
+            "The private key of the keystore file uses an algorithm that is not supported!"
+        ) from None
+    except (ValueError, TypeError):
+        raise KeystoreError(PEM_KEY_INVALID_REASON) from None
 
 
 # --- JKS -------------------------------------------------------------------------------

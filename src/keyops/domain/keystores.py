@@ -1,5 +1,11 @@
 """Keystores (JKS, JCEKS, PKCS12): parsed on the way in, file and passwords sealed at rest.
 
+``type: PEM`` (a private key and its certificate chain as PEM text, base64 in ``file``
+as the contract says, or the PEM text itself) is converted by the parse into a PKCS12
+file under the request's ``password`` (``crypto/pem_bundle.py``); that file is what is
+stored, shown, deployed and kept in history, with ``type`` PKCS12 and no separate key
+password (``keyPassword`` only opens an encrypted PEM key).
+
 A request's environments are resolved (400 for an unknown one) before any file is
 parsed, and all its files are parsed in one call off the event loop under one
 key-derivation budget (``keystore_parsing``), each distinct file once. No transaction
@@ -18,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keyops.crypto.keystores import KeystoreError, ParsedKeystore
+from keyops.crypto.keystores import PEM_TYPE, KeystoreError, ParsedKeystore
 from keyops.crypto.x509 import format_instant
 from keyops.deploy.target import Artifact
 from keyops.domain.common import environment_names
@@ -92,11 +98,19 @@ def entries_summary(parsed: ParsedKeystore) -> list[dict[str, Any]]:
     return rows
 
 
-def _decode_file(value: str | None, env_name: str) -> bytes:
+def _decode_file(value: str | None, env_name: str, *, pem: bool = False) -> bytes:
     if value is None or not value.strip():
         raise BadRequest(f"file value can not be empty! (environment: {env_name})")
     if len(value) > MAX_FILE_BYTES * 4 // 3 + 4:
         raise BadRequest(f"file is larger than {MAX_FILE_BYTES} bytes! (environment: {env_name})")
+    if pem and "-----BEGIN " in value:
+        # PEM text as it is (base64 has no "-"): what `jq --rawfile` puts in a body.
+        data = value.encode("utf-8")
+        if len(data) > MAX_FILE_BYTES:
+            raise BadRequest(
+                f"file is larger than {MAX_FILE_BYTES} bytes! (environment: {env_name})"
+            )
+        return data
     try:
         return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
@@ -123,7 +137,8 @@ class KeystoreService(
         envs = self.environments.resolve_for_project(names, project)
         jobs = []
         for env_name, env_input in zip(names, inp.environments, strict=True):
-            data = _decode_file(env_input.file, env_name)
+            pem = (env_input.type or "").strip().upper() == PEM_TYPE
+            data = _decode_file(env_input.file, env_name, pem=pem)
             if env_input.type is None or not env_input.type.strip():
                 raise BadRequest(f"type value can not be empty! (environment: {env_name})")
             if env_input.key_password and not env_input.password:
@@ -159,8 +174,12 @@ class KeystoreService(
         for env, job, result in zip(envs, jobs, inp.parsed or (), strict=False):
             if isinstance(result, KeystoreError):
                 raise BadRequest(f"{result.reason} (environment: {env.name})")
+            data, key_password = job.data, job.key_password
+            if result.file is not None:
+                # Converted (PEM): the PKCS12 file is protected by the store password alone.
+                data, key_password = result.file, None
             checked.append(
-                _Checked(env, result.store_type, job.data, job.password, job.key_password, result)
+                _Checked(env, result.store_type, data, job.password, key_password, result)
             )
         if len(checked) != len(jobs):
             raise BadRequest("the keystores of the request were not all parsed!")
