@@ -939,3 +939,27 @@ def gateway_cluster(
             with contextlib.suppress(Exception):
                 node.stop()
         manager.stop()
+
+
+@contextmanager
+def manager_replicas(
+    database_url: str, root: Path, count: int, *, extra_env: dict[str, str] | None = None
+) -> Iterator[list[ManagerProcess]]:
+    """``count`` ``keyops serve`` replicas on one database, started one after the other
+    (the first runs the migrations), each on its own port; all stopped afterwards."""
+    replicas = [
+        ManagerProcess(
+            database_url=database_url,
+            data_dir=root / f"manager-{index}",
+            extra_env={**FAST_ENV, **(extra_env or {})},
+        )
+        for index in range(count)
+    ]
+    try:
+        for replica in replicas:
+            replica.start()
+        yield replicas
+    finally:
+        for replica in replicas:
+            with contextlib.suppress(Exception):
+                replica.stop()

@@ -74,8 +74,6 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, cast
 
-import jks  # type: ignore[import-untyped]
-from Cryptodome.Cipher import ARC2
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4, TripleDES
@@ -395,6 +393,9 @@ def _load_private(load: Callable[[], PrivateKeyTypes]) -> PrivateKeyTypes:
 def _read_jks(
     data: bytes, password: str | None, key_password: str | None, work: _Work, store_type: str
 ) -> list[KeystoreEntry]:
+    # Imported here: pyjks (with what it needs) costs a gateway node 5 MB it rarely uses.
+    import jks  # type: ignore[import-untyped]
+
     try:
         store = jks.KeyStore.loads(data, password, try_decrypt_keys=False)
     except jks.util.KeystoreSignatureException:
@@ -469,6 +470,8 @@ def _read_jks(
 
 def _jceks_iterations(raw: Any) -> int:
     """The PBEWithMD5AndTripleDES iteration count protecting a JCEKS key entry (0: none)."""
+    import jks
+
     try:
         if isinstance(raw, jks.SecretKeyEntry):
             params = bytes(bytearray(raw._encrypted.encodedParams))
@@ -1117,7 +1120,9 @@ def _pkcs12_pbe(
     if len(ciphertext) % 8:
         raise _WrongPassword
     # S304: reading legacy files needs the legacy cipher. The stub omits effective_keylen,
-    # a documented parameter of ARC2.new.
+    # a documented parameter of ARC2.new. Imported here, like pyjks (see _read_jks).
+    from Cryptodome.Cipher import ARC2
+
     rc2 = ARC2.new(  # noqa: S304
         key,
         ARC2.MODE_CBC,

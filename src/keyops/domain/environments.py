@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from keyops.domain.projects import ProjectService
 from keyops.domain.users import check_name
 from keyops.errors import BadRequest, Conflict, NotFound
+from keyops.storage import notify
 from keyops.storage.integrity import is_unique_violation
 from keyops.storage.models import Environment, Project
 from keyops.storage.repositories.desired import DesiredStateRepository
@@ -99,6 +100,8 @@ class EnvironmentService:
 
     def delete(self, name: str) -> None:
         self.environments.delete(self.get(name))
+        # Its node credentials went with it: every replica forgets them.
+        notify.publish(self.session, notify.CREDENTIALS)
         # Every project's lists named the environment: none of them may be served cached.
         DesiredStateRepository(self.session).bump_projects(None)
 

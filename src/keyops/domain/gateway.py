@@ -105,6 +105,7 @@ class GatewayService:
         return self.repo.credentials(env.id)
 
     def revoke_credential(self, credential_id: int) -> GatewayCredential:
+        notify.publish(self.session, notify.CREDENTIALS)  # every replica forgets it
         # An id beyond the column's range names no row; asking would be a driver error.
         in_range = 0 < credential_id <= MAX_ROW_ID
         record = self.repo.credential(credential_id) if in_range else None
@@ -129,7 +130,10 @@ class GatewayService:
 
     def reload(self, env: Environment) -> Environment:
         """The environment as committed now (its revision may have moved on)."""
-        fresh = self.repo.environment(env.id)
+        return self.reload_id(env.id)
+
+    def reload_id(self, env_id: int) -> Environment:
+        fresh = self.repo.environment(env_id)
         if fresh is None:
             raise Unauthorized("Invalid token")  # deleted: its credentials went with it
         return fresh
@@ -184,11 +188,14 @@ class GatewayService:
         closes its poll and says goodbye, and the poll's handler, which notices the closed
         connection only at its next check, must not mark the node connected again.
         """
-        name = _node_name(node)
+        self.touch_id(env.id, node, hello=hello)
+
+    def touch_id(self, env_id: int, node: str, *, hello: bool = True) -> None:
+        name = node_name(node)
         if not hello:
-            self.repo.refresh_seen(env.id, name)
+            self.repo.refresh_seen(env_id, name)
             return
-        self.repo.save_node(env.id, name, connected=True)
+        self.repo.save_node(env_id, name, connected=True)
 
     def ack(
         self,
@@ -208,7 +215,7 @@ class GatewayService:
         """
         self.repo.save_node(
             env.id,
-            _node_name(node),
+            node_name(node),
             applied_revision=max(0, int(revision)),
             listen=listen[:300],
             fingerprints_json=json.dumps(fingerprints)[:100_000],
@@ -226,15 +233,15 @@ class GatewayService:
         if all(n.applied_revision >= env.revision and not n.last_error for n in nodes):
             DesiredStateRepository(self.session).confirm([(env.id, env.revision)])
 
-    def disconnect(self, env: Environment, node: str) -> None:
-        self.repo.disconnect(env.id, _node_name(node))
-        notify.publish(self.session, notify.nodes_topic(env.id))
+    def disconnect(self, env_id: int, node: str) -> None:
+        self.repo.disconnect(env_id, node_name(node))
+        notify.publish(self.session, notify.nodes_topic(env_id), notify.goodbye_topic(env_id))
 
     def remove(self, env: Environment, node: str) -> None:
         """An admin's removal of a node that will not come back: it no longer counts."""
         if not self.repo.remove_node(env.id, node):
             raise NotFound(f"Gateway node (name: {node}) is not found!")
-        notify.publish(self.session, notify.nodes_topic(env.id))
+        notify.publish(self.session, notify.nodes_topic(env.id), notify.goodbye_topic(env.id))
         self._confirm_if_caught_up(env)
 
     def members(self, env: Environment) -> list[GatewayNode]:
@@ -259,7 +266,8 @@ class GatewayService:
         ]
 
 
-def _node_name(node: str) -> str:
+def node_name(node: str) -> str:
+    """A node's name as the protocol carries it; BadRequest if empty or too long."""
     clean = (node or "").strip()
     if not clean or len(clean) > 200:
         raise BadRequest("node must be 1-200 characters!")

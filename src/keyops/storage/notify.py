@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -36,6 +36,15 @@ def environment_topic(environment_id: int) -> str:
 
 def nodes_topic(environment_id: int) -> str:
     return f"nodes:{environment_id}"
+
+
+def goodbye_topic(environment_id: int) -> str:
+    """A node of the environment said goodbye or was removed."""
+    return f"goodbye:{environment_id}"
+
+
+# A node credential was revoked, or an environment (with its credentials) deleted.
+CREDENTIALS = "credentials"
 
 
 def publish(session: Session, *topics: str) -> None:
@@ -66,8 +75,16 @@ class Notifier:
         self._waiters: dict[str, set[_Entry]] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._listeners: list[Callable[[tuple[str, ...]], None]] = []
+
+    def add_listener(self, listener: Callable[[tuple[str, ...]], None]) -> None:
+        """Call ``listener`` with every fire's topics (from the firing thread: it must be
+        quick and thread-safe), e.g. to drop cached state a change made stale."""
+        self._listeners.append(listener)
 
     def fire(self, *topics: str) -> None:
+        for listener in self._listeners:
+            listener(topics)
         with self._lock:
             if ANY in topics:
                 found = [w for ws in self._waiters.values() for w in ws]

@@ -1,7 +1,10 @@
 """The gateway node protocol: long-poll sync, acknowledgements, goodbye.
 
-Nodes authenticate with a per-environment node credential, not a user token. Each
-check runs in its own short transaction, so a waiting node holds no database lock.
+Nodes authenticate with a per-environment node credential, not a user token. What a
+poll needs (the credential, the environment's revision, its snapshot, the node's
+presence) comes from the replica's ``NodeHub`` (domain/gateway_hub.py): an idle poll
+runs no statement and holds no transaction; a change is read and rendered once per
+replica, whatever the number of nodes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.common import CamelModel
 from keyops.domain.gateway import GatewayService
 from keyops.storage import notify
-from keyops.storage.models import Environment
 
 router = SlashAgnosticRouter(prefix="/apiops/gateway", tags=["gateway"])
 DISCONNECT_CHECK_SECONDS = 1.0
@@ -52,14 +54,14 @@ def _service(session: Session, k: Keyops) -> GatewayService:
     return GatewayService.of(session, k.keyring, k.settings)
 
 
-async def _environment(request: Request, k: KeyopsDep) -> Environment:
-    token = bearer_token(request)
-    return await k.db.read(lambda s: _service(s, k).authenticate(token))
+async def _environment(request: Request, k: KeyopsDep) -> int:
+    return await k.nodes.authenticate(bearer_token(request))
 
 
 # A dependency, so the credential is checked before the query parameters are validated:
 # a caller without a valid credential learns nothing about the request (401 first).
-NodeEnvironment = Annotated[Environment, Depends(_environment)]
+# The environment's id.
+NodeEnvironment = Annotated[int, Depends(_environment)]
 
 
 async def _ack_body(request: Request) -> AckBody:
@@ -79,33 +81,23 @@ async def sync(
     since: Annotated[int, Query(ge=-1)] = -1,
     wait: Annotated[float, Query(ge=0, le=120)] = 20.0,
 ) -> Response:
+    hub = k.nodes
     deadline = time.monotonic() + min(wait, k.settings.gateway_poll_seconds)
-    topic = notify.environment_topic(env.id)
-
-    def check(session: Session, hello: bool) -> dict[str, Any] | None:
-        service = _service(session, k)
-        if hello:
-            # Only the poll's first check marks the node connected, so a goodbye that
-            # lands while this poll winds down is not undone.
-            service.touch(env, node, hello=True)
-        fresh = _service(session, k).reload(env)
-        # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot
-        # at once, even of an environment still at revision 0.
-        # A node ahead of the manager (a database restored from backup) gets the
-        # manager's state too, rather than waiting for revisions that may never come.
-        if since < 0 or service.revision(fresh) != since:
-            return service.snapshot(fresh)
-        return None
-
     # Heard from before the first check: a commit between the check and the wait wakes it.
-    with k.db.notifier.subscribe([topic]) as changes:
-        snapshot = await k.db.write(lambda s: check(s, True))
+    with k.db.notifier.subscribe([notify.environment_topic(env)]) as changes:
+        # Only the poll's first check says hello, so a goodbye that lands while this
+        # poll winds down is not undone.
+        await hub.hello(env, node)
+        revision = await hub.revision(env)
         touched = time.monotonic()
-        # A poll longer than the node TTL keeps the node counted as connected.
-        refresh = k.settings.gateway_node_ttl_seconds / 3
-        while snapshot is None:
-            if time.monotonic() - touched > refresh:
-                await k.db.write(lambda s: _service(s, k).touch(env, node, hello=False))
+        # since=-1 (or absent) is a node that holds nothing yet: it gets the snapshot at
+        # once, even of an environment still at revision 0. A node ahead of the manager
+        # (a database restored from backup) gets the manager's state too, rather than
+        # waiting for revisions that may never come.
+        while since >= 0 and revision == since:
+            # A poll longer than the node TTL keeps the node counted as connected.
+            if time.monotonic() - touched > hub.refresh_seconds:
+                hub.seen(env, node)
                 touched = time.monotonic()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or await request.is_disconnected():
@@ -113,14 +105,16 @@ async def sync(
             # Woken by a commit to this environment in any replica (LISTEN/NOTIFY on
             # PostgreSQL); the short slice only notices a node that went away.
             if await changes.wait(min(remaining, DISCONNECT_CHECK_SECONDS)):
-                snapshot = await k.db.read(lambda s: check(s, False))
-    return ContractJSONResponse(snapshot)
+                revision = await hub.revision(env)
+    snapshot = await hub.snapshot(env, revision)
+    return Response(snapshot.body, media_type=ContractJSONResponse.media_type)
 
 
 @router.delete("/sync/", summary="A node going away (gateway nodes)")
 async def goodbye(
     k: KeyopsDep, env: NodeEnvironment, node: Annotated[str, Query(max_length=200)]
 ) -> dict[str, Any]:
+    k.nodes.goodbye(env, node)
     await k.db.write(lambda s: _service(s, k).disconnect(env, node))
     return {"success": True}
 
@@ -139,7 +133,7 @@ async def ack(request: Request, env: NodeEnvironment, k: KeyopsDep) -> dict[str,
     body = await _ack_body(request)
 
     def work(session: Session) -> None:
-        fresh = _service(session, k).reload(env)
+        fresh = _service(session, k).reload_id(env)
         _service(session, k).ack(
             fresh, body.node, body.revision, body.listen, body.fingerprints, body.error
         )

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import DeployedArtifact, Environment, GatewayCredential, GatewayNode
-from keyops.storage.models.base import utcnow
+from keyops.storage.models.base import UTCDateTime, utcnow
+from keyops.storage.prepared import Prepared
 from keyops.storage.upsert import upsert
 
 
@@ -28,6 +29,18 @@ def member_nodes(session: Session, environment_id: int, since: datetime) -> list
         .order_by(GatewayNode.name)
     )
     return list((session.scalars(stmt)).all())
+
+
+_NODES: Any = GatewayNode.__table__
+_REFRESH = Prepared(
+    update(_NODES)
+    .where(
+        _NODES.c.environment_id == bindparam("environment_id"),
+        _NODES.c.name == bindparam("name"),
+        _NODES.c.connected,
+    )
+    .values(last_seen=bindparam("at", type_=UTCDateTime()))
+)
 
 
 class GatewayRepository:
@@ -78,6 +91,10 @@ class GatewayRepository:
             )
             .values(last_seen=utcnow())
         )
+
+    def refresh_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """``refresh_seen`` for many nodes at once (rows: environment_id, name, at)."""
+        _REFRESH.executemany(self.session, rows)
 
     def save_node(self, environment_id: int, name: str, **values: Any) -> None:
         upsert(
