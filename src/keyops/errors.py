@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+# error-handling.md's 403 text; a role check adds which roles were missing.
+DENIED = "You do not have permission to perform this action"
+
 
 class KeyopsError(Exception):
     """Base of every error keyops reports to a caller."""
@@ -37,10 +42,17 @@ class Forbidden(KeyopsError):
     status = 403
     error = "forbidden"
 
-    def __init__(
-        self, description: str = "You do not have permission to perform this action"
-    ) -> None:
+    def __init__(self, description: str = DENIED) -> None:
         super().__init__(description)
+
+    @classmethod
+    def lacking(cls, roles: Sequence[str]) -> Forbidden:
+        """The contract's 403 text (error-handling.md), naming the roles the caller lacks."""
+        if not roles:
+            return cls()
+        names = " and ".join([", ".join(roles[:-1]), roles[-1]] if len(roles) > 1 else roles)
+        noun = "role" if len(roles) == 1 else "roles"
+        return cls(f"{DENIED}: it needs the {noun} {names}")
 
 
 class NotFound(KeyopsError):

@@ -14,7 +14,8 @@ from tests.conftest import ADMIN_PASSWORD, Actor, Factory, bearer, issue_token, 
 ADMIN = "/apiops/admin"
 FORBIDDEN = {
     "error": "forbidden",
-    "error_description": "You do not have permission to perform this action",
+    "error_description": "You do not have permission to perform this action:"
+    " it needs the role ROLE_ADMIN",
 }
 INVALID_TOKEN = {"error": "unauthorized_client", "error_description": "Invalid token"}
 SUCCESS = {"success": True}
@@ -870,6 +871,7 @@ ENV_FIELDS = {
     "redeployRequired",
     "projects",
     "target",
+    "tlsIdentity",
 }
 
 
@@ -899,6 +901,7 @@ async def test_environment_lifecycle(admin: Admin, factory: Factory) -> None:
         "redeployRequired": False,
         "projects": [project],
         "target": "local",
+        "tlsIdentity": None,
     }
     for path in (f"/environments/{name}/", f"/environments/{name}"):
         assert assert_result(await admin("GET", path)) == created

@@ -27,7 +27,6 @@ from tests.support.certificates import (
     der_of,
     member,
     new_setting,
-    pooled_key,
     rfc7638_thumbprint,
     sha256_hex,
     state_of,
@@ -51,7 +50,7 @@ def results_by_env(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def rsa_cert(cn: str) -> certs.Issued:
     """An RSA certificate on another key than the last one made, so re-derivation shows."""
     subject = certs.name(("COUNTRY_NAME", "US"), ("COMMON_NAME", cn))
-    return certs.make_cert(subject, pooled_key("rsa2048"))
+    return certs.make_cert(subject, certs.new_key("rsa2048"))
 
 
 def modulus(issued: certs.Issued) -> str:
@@ -332,10 +331,11 @@ async def test_nullify_detaches_and_keeps_material(s: Setting, query: str) -> No
 )
 async def test_update_re_derives_from_the_new_certificate(s: Setting, query: str) -> None:
     name, jwk_name, named_kid = unique("cert"), unique("jwk"), unique("jwk")
+    my_kid = unique("my-kid")
     old, new = rsa_cert("old.example"), rsa_cert("new.example")
     await s.api.create_ok(name, old.pem, s.envs[:2])
     await s.api.jwk_from_certificate(jwk_name, name, s.envs[0], algorithm="PS384")
-    await s.api.jwk_from_certificate(named_kid, name, s.envs[1], kid="my-kid")
+    await s.api.jwk_from_certificate(named_kid, name, s.envs[1], kid=my_kid)
     before = await s.api.get_jwk(jwk_name)
     assert_derived_from(before, old, name)
     hash_before = (await deployed(s.client, s.admin_token, s.envs[0], kind="jwk"))[
@@ -352,7 +352,7 @@ async def test_update_re_derives_from_the_new_certificate(s: Setting, query: str
     assert after["useType"] == "SIGNATURE" and after["jwk"]["use"] == "sig"
     # A kid its creator chose is kept.
     kept = await s.api.get_jwk(named_kid)
-    assert kept["kid"] == "my-kid" and kept["rsa"]["n"] == modulus(new)
+    assert kept["kid"] == my_kid and kept["rsa"]["n"] == modulus(new)
     # The re-derived JWK is rolled out again.
     held = (await deployed(s.client, s.admin_token, s.envs[0], kind="jwk"))[(s.project, jwk_name)]
     assert held["contentHash"] != hash_before

@@ -209,7 +209,8 @@ async def test_expiring_needs_api_security(
     assert r.status_code == 403
     assert r.json() == {
         "error": "forbidden",
-        "error_description": "You do not have permission to perform this action",
+        "error_description": "You do not have permission to perform this action:"
+        " it needs the role ROLE_API_SECURITY",
     }
     r = await client.get("/apiops/expiring/")
     assert r.status_code == 401

@@ -32,6 +32,7 @@ from jwcrypto import jws as jwcrypto_jws
 from keyops.api.app import create_app
 from keyops.config import Settings
 from tests.conftest import Factory, unique
+from tests.crypto import certs
 from tests.support.certificates import Setting, new_setting, pooled_key
 from tests.support.jwks_server import JwksServer, jwks_server
 from tests.support.keysecrets import (
@@ -342,7 +343,7 @@ def key_jwk_body(name: str, key: str, env: str, use: str, alg: str, **extra: Any
 async def test_public_and_private_key_sources(
     s: Setting, api: SecretsApi, kind: str, key_type: str, use: str, alg: str
 ) -> None:
-    key = pooled_key(kind)
+    key = certs.new_key(kind)  # a key no other test derives JWKs from
     await api.post_ok("keys", key_body("k", key_type, [key_entry(s.envs[0], key)]))
 
     # PUBLIC_KEY through parse-from-key (sourceType defaults to PUBLIC_KEY).

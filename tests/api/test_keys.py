@@ -48,7 +48,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated:joserfc.erro
 KEYS = "keys"
 FORBIDDEN = {
     "error": "forbidden",
-    "error_description": "You do not have permission to perform this action",
+    "error_description": "You do not have permission to perform this action:"
+    " it needs the role ROLE_DEPLOY_UNDEPLOY_PROXIES",
+}
+NOT_SECURITY = {
+    "error": "forbidden",
+    "error_description": "You do not have permission to perform this action:"
+    " it needs the role ROLE_API_SECURITY",
 }
 
 
@@ -461,7 +467,7 @@ async def test_roles(s: Setting, factory: Factory) -> None:
         await as_deployer.delete(KEYS, "k"),
     ):
         assert r.status_code == 403, r.text
-        assert r.json() == FORBIDDEN
+        assert r.json() == NOT_SECURITY
     assert await state(s) == before
 
     both = await member(
@@ -619,10 +625,11 @@ async def _derive(
 )
 async def test_update_rederives_jwks(s: Setting, query: str) -> None:
     api = api_of(s)
-    old, new = pooled_key("rsa2048"), pooled_key("rsa2048")
+    fixed_kid = unique("fixed-kid")
+    old, new = certs.new_key("rsa2048"), certs.new_key("rsa2048")
     await api.post_ok(KEYS, key_body("k", "RSA", [key_entry(s.envs[0], old)]))
     await _derive(api, "pub", "k", s.envs[0], "PUBLIC_KEY")
-    await _derive(api, "priv", "k", s.envs[0], "PRIVATE_KEY", kid="fixed-kid")
+    await _derive(api, "priv", "k", s.envs[0], "PRIVATE_KEY", kid=fixed_kid)
     before = {n: await api.jwk(n) for n in ("pub", "priv")}
     assert before["pub"]["jwk"]["n"] == jwcrypto_public(old)["n"]
     hashes = await held(s.client, s.admin_token, s.envs[0], "jwk")
@@ -637,7 +644,7 @@ async def test_update_rederives_jwks(s: Setting, query: str) -> None:
     expected_private = jwcrypto_private(new)
     for m in ("n", "e", "d", "p", "q", "dp", "dq", "qi"):
         assert priv["jwk"][m] == expected_private[m]
-    assert priv["kid"] == "fixed-kid"  # a kid its creator chose is kept
+    assert priv["kid"] == fixed_kid  # a kid its creator chose is kept
     for jwk in (pub, priv):
         assert jwk["sourceId"] == "k" and jwk["sourceType"] in ("PUBLIC_KEY", "PRIVATE_KEY")
         assert jwk["algorithm"] == "RS256" and jwk["useType"] == "SIGNATURE"

@@ -292,7 +292,8 @@ async def test_token_access(settings: Settings, factory: Factory, admin_token: s
             assert r.status_code == 403
             assert r.json() == {
                 "error": "forbidden",
-                "error_description": "You do not have permission to perform this action",
+                "error_description": "You do not have permission to perform this action:"
+                " it needs the role ROLE_ADMIN",
             }
             for token in (SCRAPE_TOKEN, admin_token):
                 r = await c.get("/metrics", headers=bearer(token))

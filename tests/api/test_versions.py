@@ -31,10 +31,7 @@ from tests.support.certificates import (
 )
 from tests.support.keysecrets import bad_request, jwcrypto_public, project_not_found
 
-FORBIDDEN = {
-    "error": "forbidden",
-    "error_description": "You do not have permission to perform this action",
-}
+FORBIDDEN = "You do not have permission to perform this action: it needs the role "
 INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 SAME_PROJECT = "updateReferencedJwks=true&updateScope=SAME_PROJECT"
 
@@ -415,13 +412,22 @@ async def test_roles(s: Setting, factory: Factory) -> None:
     listed = await versions_ok(s.client, s.admin_token, s.project, CERTS, name)
 
     assert await versions_ok(s.client, reader.token, s.project, CERTS, name) == listed
-    for r in (
-        await rollback(s.client, reader.token, s.project, CERTS, name, "version=1"),
-        await rollback(s.client, deployer.token, s.project, CERTS, name, "version=1"),
-        await list_versions(s.client, deployer.token, s.project, CERTS, name),
+    for r, missing in (
+        (
+            await rollback(s.client, reader.token, s.project, CERTS, name, "version=1"),
+            "ROLE_DEPLOY_UNDEPLOY_PROXIES",
+        ),
+        (
+            await rollback(s.client, deployer.token, s.project, CERTS, name, "version=1"),
+            "ROLE_API_SECURITY",
+        ),
+        (
+            await list_versions(s.client, deployer.token, s.project, CERTS, name),
+            "ROLE_API_SECURITY",
+        ),
     ):
         assert r.status_code == 403, r.text
-        assert r.json() == FORBIDDEN
+        assert r.json() == {"error": "forbidden", "error_description": FORBIDDEN + missing}
     assert await s.state() == before
     assert await versions_ok(s.client, s.admin_token, s.project, CERTS, name) == listed
 

@@ -258,7 +258,8 @@ async def test_refusals_answer_in_the_contract_format(
         assert r.status_code == 403, (method, path)
         assert r.json() == {
             "error": "forbidden",
-            "error_description": "You do not have permission to perform this action",
+            "error_description": "You do not have permission to perform this action:"
+            " it needs the role ROLE_ADMIN",
         }
     r = await api.get(project_hooks(project), headers=bearer(token))
     assert [w["id"] for w in r.json()["resultList"]] == [made["id"]]

@@ -2,86 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.cli.admin_cli import Cli, rows
 from tests.support.databases import postgres_database
-from tests.support.server import TEST_MASTER_KEY, live_server
+from tests.support.server import live_server
 
 TOKEN_LINE = re.compile(r"^kops_[A-Za-z0-9_-]{43}\n$")
 
 
-@dataclass
-class Cli:
-    database_url: str
-    data_dir: Path
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYOPS_")}
-        # A wide console, so that tables are never wrapped or cut.
-        env.update(
-            KEYOPS_DATABASE_URL=self.database_url,
-            KEYOPS_DATA_DIR=str(self.data_dir),
-            COLUMNS="250",
-            NO_COLOR="1",
-            PYTHONIOENCODING="utf-8",
-            # The key the live server uses, so both open the same sealed values.
-            KEYOPS_MASTER_KEY=TEST_MASTER_KEY,
-        )
-        return env
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "keyops", *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def ok(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result.stdout
-
-    def many(self, *commands: tuple[str, ...]) -> list[str]:
-        """Run independent commands at once (each is a process); their stdout in order."""
-        with ThreadPoolExecutor(len(commands)) as pool:
-            return list(pool.map(lambda args: self.ok(*args), commands))
-
-    def fails(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode == 1, (args, result.stdout, result.stderr)
-        assert result.stdout == ""
-        assert "Traceback" not in result.stderr
-        return result.stderr
-
-
-def rows(table: str) -> list[list[str]]:
-    """The body rows of a rich table as lists of cell texts."""
-    return [
-        [cell.strip() for cell in line.strip().strip("│").split("│")]
-        for line in table.splitlines()
-        if line.startswith("│")
-    ]
-
-
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    return Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    return Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data").init()
 
 
 def test_cli_setup_then_serve(cli: Cli) -> None:
-    # The first command makes the database; independent commands then run side by side.
+    # Independent commands run side by side.
     assert cli.ok(
         "user", "create", "alice", "--password", "alice-password", "--role", "ROLE_API_SECURITY"
     ) == ("created user alice\n")
@@ -136,6 +79,7 @@ def test_cli_setup_then_serve(cli: Cli) -> None:
         "PUBLISHED",
         "local",
         "https://eu.example.com",
+        "",
         "EU gateways",
     ]
     assert envs["sandbox"][:4] == ["sandbox", "TEST", "PUBLISHED", "local"]
@@ -153,7 +97,7 @@ def test_cli_setup_then_serve(cli: Cli) -> None:
     assert [r[2] for r in rows(bob_listing)] == ["dated"]
 
     doomed_id = tokens["doomed"][0]
-    assert cli.ok("token", "revoke", doomed_id) == f"revoked token {doomed_id}\n"
+    assert cli.ok("token", "revoke", doomed_id, "--yes") == f"revoked token {doomed_id}\n"
     after = {r[2]: r for r in rows(cli.ok("token", "list", "--user", "alice"))}
     assert after["doomed"][6] == "revoked"
     assert after["ci-pipeline"][6] == "active"
@@ -199,14 +143,14 @@ def test_cli_setup_then_serve(cli: Cli) -> None:
 
         # Revoking while the server runs takes effect at once.
         alice_id = tokens["ci-pipeline"][0]
-        cli.ok("token", "revoke", alice_id)
+        cli.ok("token", "revoke", alice_id, "--yes")
         with httpx.Client(base_url=server.base_url, timeout=10) as http:
             r = http.get("/apiops/projects/", headers={"Authorization": f"Bearer {kept}"})
             assert r.status_code == 401
 
 
 def test_cli_refusals(tmp_path: Path) -> None:
-    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data").init()
     cli.ok("user", "create", "carol", "--password", "carol-password")
 
     refusals = {
@@ -222,7 +166,7 @@ def test_cli_refusals(tmp_path: Path) -> None:
             "ROLE_NOPE",
         ): "Unknown role(s): ROLE_NOPE",
         ("project", "create", "p1", "--member", "ghost-user"): "not found",
-        ("project", "delete", "admin"): "admin project can not be deleted",
+        ("project", "delete", "admin", "--yes"): "admin project can not be deleted",
         ("env", "create", "e1", "--type", "KUBERNETES"): "type (KUBERNETES) is not valid",
         ("token", "create", "--user", "ghost-user", "--name", "x"): "not found",
         (
@@ -236,7 +180,7 @@ def test_cli_refusals(tmp_path: Path) -> None:
             "2000-01-01",
         ): "must be in the future",
         ("token", "revoke", "4242"): "Token (id: 4242) is not found!",
-        ("token", "revoke", "99999999999"): "Token (id: 99999999999) is not found!",
+        ("token", "revoke", "99999999999", "--yes"): "Token (id: 99999999999) is not found!",
     }
     with ThreadPoolExecutor(4) as pool:
         errors = dict(zip(refusals, pool.map(lambda a: cli.fails(*a), refusals), strict=True))
@@ -252,15 +196,19 @@ def test_cli_refusals(tmp_path: Path) -> None:
 
 
 def test_cli_user_create_needs_a_password_when_not_interactive(tmp_path: Path) -> None:
-    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data").init()
     result = cli.run("user", "create", "frank")
-    assert result.returncode != 0
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: no password: type it at the prompt on a terminal, or pipe it in with"
+        " --password-stdin\n"
+    )
     assert rows(cli.ok("user", "list")) == []
 
 
 def test_cli_on_postgresql_then_serve(tmp_path: Path) -> None:
     with postgres_database() as url:
-        cli = Cli(url, tmp_path / "data")
+        cli = Cli(url, tmp_path / "data").init()
         cli.ok("user", "create", "gina", "--password", "gina-password")
         cli.ok("project", "create", "pg-project", "--member", "gina")
         kept, doomed = (
@@ -273,7 +221,7 @@ def test_cli_on_postgresql_then_serve(tmp_path: Path) -> None:
         listing = cli.ok("token", "list", "--user", "gina")
         assert kept not in listing and doomed not in listing
         ids = {r[2]: r[0] for r in rows(listing)}
-        cli.ok("token", "revoke", ids["doomed"])
+        cli.ok("token", "revoke", ids["doomed"], "--yes")
 
         with (
             live_server(url, tmp_path / "serve", admin_password="pg-admin-pw-1") as server,
@@ -291,7 +239,7 @@ def test_cli_on_postgresql_then_serve(tmp_path: Path) -> None:
 
 
 def test_cli_short_password_is_one_line_on_a_narrow_console(tmp_path: Path) -> None:
-    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data").init()
     cli.ok("user", "create", "gina", "--password", "gina-password")
     for args in (
         ("user", "create", "hank", "--password", "short"),
@@ -321,7 +269,7 @@ def test_cli_refuses_an_unreachable_database_in_one_line(tmp_path: Path) -> None
 
 
 def test_cli_node_token_never_replaces_a_missing_key_file(tmp_path: Path) -> None:
-    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data")
+    cli = Cli(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path / "data").init()
     env = {**cli.env(), "KEYOPS_MASTER_KEY": ""}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from keyops.cli.serverlock import exclusive
+from keyops.config import Settings, to_async_url
 from keyops.crypto.envelope import key_id
+from keyops.storage.migrate import upgrade_to_head
 from tests.crypto import certs
 from tests.support.databases import database
 from tests.support.keysecrets import (
@@ -278,10 +281,84 @@ def test_rotate_the_environment_key(database_url: str, tmp_path: Path) -> None:
     assert "KEYOPS_MASTER_KEY" in log
 
 
+def test_rotate_refuses_while_a_server_runs_on_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    key_file = data_dir / "master.key"
+    with serve(database_url, data_dir, None) as server:
+        create_secrets(Api(server))
+        old_text = key_file.read_text()
+        # Also from another data directory, with the key given: the database is what counts.
+        for where, key in ((data_dir, None), (tmp_path / "elsewhere", old_text.strip())):
+            result = rotate(database_url, where, key)
+            assert (result.returncode, result.stdout) == (2, ""), result.stderr
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1, result.stderr
+            assert lines[0].startswith("keyops: a keyops server is running on the database ")
+            assert lines[0].endswith(
+                ": stop every keyops serve on it (with replicas on PostgreSQL: all of them, on"
+                " every host), run rotate-master-key once, then start them again (with"
+                " KEYOPS_MASTER_KEY: set the new key it prints on each first)"
+            )
+        # Nothing was re-sealed or staged, and the server still reads its secrets.
+        assert key_file.read_text() == old_text
+        assert sorted(p.name for p in data_dir.iterdir() if p.name.startswith("master")) == [
+            "master.key"
+        ]
+        assert sealed_under(database_url, base64.b64decode(old_text))
+        before = Api(server).everything()
+
+    # While a rotation holds the lock, a server refuses to start, and says why.
+    settings = Settings(database_url=database_url, data_dir=data_dir)
+    with exclusive(settings):
+        log = refused(database_url, data_dir, None)
+    assert "keyops: rotate-master-key is running on the database " in log
+    assert ": wait for it to finish, then start keyops serve again" in log
+
+    # Stopped: the rotation runs, and the restarted server reads everything back.
+    result = rotate(database_url, data_dir, None)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    with serve(database_url, data_dir, None) as server:
+        assert Api(server).everything() == before
+
+
+def test_rotate_never_creates_a_database(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    result = rotate(f"sqlite:///{missing}", tmp_path / "data", None)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.startswith(f"keyops: no keyops database at sqlite:///{missing} (")
+    assert len(result.stderr.splitlines()) == 1
+    assert not missing.exists() and not (tmp_path / "data").exists()
+
+
+def test_rotate_help_is_plain_text(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keyops", "rotate-master-key", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for markup in ("``", "[red]", "[/", ":class:", "\\b"):
+        assert markup not in result.stdout, markup
+    assert "Stop every keyops serve on the database first (with replicas: all of them)" in text
+    assert "the old one is kept as master.key.previous-ID until you remove it" in text
+
+
+def migrated(url: str) -> str:
+    """A keyops database with no master key recorded yet (no server ever ran on it)."""
+    upgrade_to_head(to_async_url(url))
+    return url
+
+
 def test_rotate_without_a_master_key_says_so(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    result = rotate(f"sqlite:///{tmp_path / 'none.db'}", data_dir, None)
+    result = rotate(migrated(f"sqlite:///{tmp_path / 'none.db'}"), data_dir, None)
     assert result.returncode == 1 and result.stdout == ""
     assert "no master key: set KEYOPS_MASTER_KEY or provide" in result.stderr
     assert "Traceback" not in result.stderr
@@ -289,7 +366,7 @@ def test_rotate_without_a_master_key_says_so(tmp_path: Path) -> None:
 
 
 def test_rotate_with_a_malformed_environment_key_says_so(tmp_path: Path) -> None:
-    result = rotate(f"sqlite:///{tmp_path / 'none.db'}", tmp_path, "not a key")
+    result = rotate(migrated(f"sqlite:///{tmp_path / 'none.db'}"), tmp_path, "not a key")
     assert result.returncode == 1 and result.stdout == ""
     assert "the master key is not valid base64" in result.stderr
     assert "Traceback" not in result.stderr

@@ -13,11 +13,11 @@ from typing import Any
 import anyio
 import yaml
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from keyops import metrics
 from keyops.api import metrics as metrics_api
+from keyops.api import openapi_docs, query_params
 from keyops.api.deps import Keyops
 from keyops.api.errors import BodyLimitMiddleware, InputGuardMiddleware, install_error_handlers
 from keyops.api.openapi import contract_openapi
@@ -47,6 +47,7 @@ from keyops.domain import webhooks as webhook_events
 from keyops.domain.alerts import ExpiryWatcher
 from keyops.domain.bootstrap import ADMIN_USER, bootstrap
 from keyops.domain.deliveries import DeliveryWorker
+from keyops.domain.gateway_hub import NodeHub
 from keyops.domain.masterkey import check_master_key, open_keyring
 from keyops.secrets import Keyring
 from keyops.storage.db import Database
@@ -94,6 +95,11 @@ def prepare_database(settings: Settings, db: Database, *, demo: bool) -> Keyring
     return keyring
 
 
+def _render(document: dict[str, Any]) -> bytes:
+    """A gateway snapshot as the API answers it (rendered once per revision)."""
+    return bytes(ContractJSONResponse(document).body)
+
+
 def _listen(settings: Settings, db: Database) -> None:
     """Hear other processes' commits: every replica on PostgreSQL, sibling workers on
     SQLite."""
@@ -123,7 +129,8 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
             deployer = Deployer(db, settings, keyring)
             app.state.keyring = keyring
             app.state.deployer = deployer
-            app.state.keyops = Keyops(settings, db, keyring, deployer)
+            nodes = NodeHub(db, keyring, settings, render=_render)
+            app.state.keyops = Keyops(settings, db, keyring, deployer, nodes)
             _listen(settings, db)
             # Webhooks: failed roll-outs, expiry alerts and the sender of both.
             deployer.on_failed = webhook_events.deployment_failed
@@ -132,6 +139,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
             app.state.expiry_watcher = ExpiryWatcher(db, settings)
             app.state.webhook_worker = DeliveryWorker(db, settings, keyring)
             background += [
+                asyncio.create_task(nodes.run()),
                 asyncio.create_task(app.state.expiry_watcher.run()),
                 asyncio.create_task(app.state.webhook_worker.run()),
             ]
@@ -162,6 +170,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     app.state.settings = settings
     app.router.redirect_slashes = False
     install_error_handlers(app)
+    query_params.install(app)  # unknown query parameters: 400, for every route below
     # Added first, so it runs inside the body limit: it reads JSON bodies whole.
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -207,4 +216,10 @@ def _install_openapi_routes(app: FastAPI) -> None:
 
     @app.get("/apiops/openapi", include_in_schema=False)
     async def openapi_page() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/apiops/openapi.json", title="keyops API")
+        return openapi_docs.swagger_page("/apiops/openapi.json", "keyops API")
+
+    # Swagger UI's own files, packaged: the page works without internet access.
+    @app.get(f"{openapi_docs.ASSETS_PATH}/{{version}}/{{name}}", include_in_schema=False)
+    async def openapi_asset(version: str, name: str) -> Response:
+        asset = openapi_docs.swagger_asset(version, name)
+        return Response(asset.body, media_type=asset.media_type, headers=dict(asset.headers))

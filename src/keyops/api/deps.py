@@ -21,6 +21,7 @@ from keyops.deploy.registry import target_names
 from keyops.deploy.service import Deployer
 from keyops.domain import audit
 from keyops.domain.environments import EnvironmentService
+from keyops.domain.gateway_hub import NodeHub
 from keyops.domain.projects import ProjectService
 from keyops.domain.roles import Principal, Role
 from keyops.domain.tokens import TokenService
@@ -40,6 +41,8 @@ class Keyops:
     db: Database
     keyring: Keyring
     deployer: Deployer
+    # The gateway nodes' long-polls (domain/gateway_hub.py).
+    nodes: NodeHub
     lists: ListCache = field(default_factory=ListCache)
 
     def environments(self, session: Session) -> EnvironmentService:
@@ -85,8 +88,11 @@ def _check_roles(principal: Principal, roles: tuple[Role, ...]) -> Principal:
     ctx = audit.current.get()  # audit: who is calling (the context is shared, not copied)
     if ctx is not None:
         ctx.authenticated(principal.username, principal.token_id)
-    if not all(principal.has(r) for r in roles):
-        raise Forbidden()
+    missing = [r.value for r in roles if not principal.has(r)]
+    if Role.ADMIN.value in missing:
+        missing = [Role.ADMIN.value]  # it holds every other role
+    if missing:
+        raise Forbidden.lacking(missing)
     return principal
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
@@ -11,6 +13,14 @@ from keyops.errors import BadRequest, PayloadTooLarge
 # A field such as environmentList may be repeated once per value; the request body
 # limit, not this count, is what bounds the memory a form takes.
 MAX_REPEATED_FIELDS = 1000
+
+
+def unknown_names(kind: str, unknown: Iterable[str], expected: Iterable[str]) -> BadRequest:
+    """The one refusal of names an endpoint does not take (form fields, query parameters),
+    so a typo never silently drops a value: it names them and the expected ones."""
+    shown = [name if name else "(empty name)" for name in unknown]
+    known = ", ".join(expected) or "none"
+    return BadRequest(f"Unknown {kind}(s): {', '.join(shown)}. Expected: {known}")
 
 
 def require_multipart(request: Request) -> None:
@@ -46,9 +56,7 @@ async def read_form(
     )
     unknown = sorted({k for k in form if k not in allowed})
     if unknown:
-        raise BadRequest(
-            f"Unknown form field(s): {', '.join(unknown)}. Expected: {', '.join(allowed)}"
-        )
+        raise unknown_names("form field", unknown, allowed)
     for field, value in form.multi_items():
         # The file's bytes are data, checked by their parser; text is stored as text.
         problem = (

@@ -168,7 +168,7 @@ async def check_access(request: Request, settings: Settings, db: Database) -> No
         return
     principal = await db.read(lambda s: TokenService(s).authenticate(token))
     if not principal.has(Role.ADMIN):
-        raise Forbidden()
+        raise Forbidden.lacking([Role.ADMIN.value])
 
 
 router = SlashAgnosticRouter()

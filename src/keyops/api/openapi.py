@@ -25,11 +25,13 @@ rewrites the generated document in one place:
 - operations that authenticate or answer without the shared dependencies say so in
   ``OVERRIDES``, each with its reason; a test checks every entry still names a real
   operation;
-- authenticated operations carry ``security: [{"bearerAuth": []}]``.
+- authenticated operations carry ``security: [{"bearerAuth": []}]``;
+- enums, operation descriptions and examples come from ``api/openapi_docs.py``.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from keyops.api import openapi_docs
 from keyops.api.deps import get_keyops
 from keyops.api.responses import ContractJSONResponse
 
@@ -212,7 +215,8 @@ def _error_response(status: int) -> dict[str, Any]:
         "content": {MEDIA_TYPE: {"schema": {"$ref": ERROR_REF}}},
     }
     if status == 401:
-        response["headers"] = _WWW_AUTHENTICATE
+        # A copy each: a shared object would be a YAML alias in openapi.yaml.
+        response["headers"] = copy.deepcopy(_WWW_AUTHENTICATE)
     return response
 
 
@@ -263,4 +267,5 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
         "scheme": "bearer",
         "description": "A personal access token (POST /apiops/auth/token or keyops token)",
     }
+    openapi_docs.document(document)
     return document

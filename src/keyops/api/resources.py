@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from keyops.api.deps import Access, DeployerAccess, Keyops, KeyopsDep, ReaderProject
 from keyops.api.list_cache import list_cache_key
 from keyops.api.routing import SlashAgnosticRouter
-from keyops.api.schemas.common import DeploymentRead
+from keyops.api.schemas.common import DeploymentRead, SourceUpdateRead
 from keyops.api.schemas.listing import DatedListParams, ListParams, list_envelope, paged_answer
 from keyops.api.schemas.versions import version_list_answer
 from keyops.crypto.x509 import format_instant
 from keyops.domain.history import ChangeAuthor, rollback_input, versions_of
-from keyops.domain.jwks import JwkUpdate, jwk_update_from_query
+from keyops.domain.jwks import JwkResult, JwkUpdate, jwk_results, jwk_update_from_query
 from keyops.domain.listing import ListQuery, resource_listing
 from keyops.domain.resources import PerEnvironmentService
 from keyops.errors import BadRequest
@@ -32,7 +32,7 @@ from keyops.errors import BadRequest
 if TYPE_CHECKING:
     from keyops.storage.models import Project
 
-__all__ = ["JwkUpdateParams", "ResourceRoutes", "author_of", "change_answer"]
+__all__ = ["JwkUpdateParams", "ResourceRoutes", "author_of", "change_answer", "update_answer"]
 
 Service = PerEnvironmentService[Any, Any, Any, Any]
 # The resource as the contract shows it; ``full`` is a get's (decision 9), else a list's.
@@ -79,6 +79,24 @@ async def change_answer(
     """Run one change and answer its deployment result."""
     result = await k.deployer.change(work, undeploy=undeploy)
     return {"success": True, "deploymentResult": result.as_contract()}
+
+
+async def update_answer(k: Keyops, work: Callable[[Session], Any]) -> dict[str, Any]:
+    """Run a certificate, key or keystore update and answer its deployment result and
+    what it did to the JWKs derived from it (``jwkResults``, ``[]`` when none)."""
+    results: list[JwkResult] = []
+
+    def unit(session: Session) -> Any:
+        plan = work(session)
+        results[:] = jwk_results(session)
+        return plan
+
+    result = await k.deployer.change(unit)
+    return {
+        "success": True,
+        "deploymentResult": result.as_contract(),
+        "jwkResults": [r.as_contract() for r in results],
+    }
 
 
 def _named(endpoint: Callable[..., Awaitable[Any]], param: str) -> Callable[..., Awaitable[Any]]:
@@ -212,11 +230,11 @@ class ResourceRoutes:
             checked = jwk_update()
             project, author = access.project, author_of(k, access)
             inp = await self._prepared(k, project, body, name)
-            return await change_answer(
+            return await update_answer(
                 k, lambda s: self.service(k, s).update(project, name, inp, checked, author)
             )
 
-        self._add("/{}/", update, "PUT", "update", response_model=DeploymentRead)
+        self._add("/{}/", update, "PUT", "update", response_model=SourceUpdateRead)
 
     def add_history(self) -> None:
         """``GET .../{name}/versions/`` and ``POST .../{name}/rollback?version=N``."""

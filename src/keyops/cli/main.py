@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Annotated, TypeVar
 
 import typer
@@ -11,9 +12,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from keyops.cli.ask import PasswordStdin, UsageProblem, Yes, confirm, fail, password
 from keyops.cli.audit import audit_app
+from keyops.cli.backup import backup, restore
 from keyops.cli.expiring import expiring
 from keyops.cli.gateway import gateway
+from keyops.cli.serverlock import exclusive, hold_shared
 from keyops.cli.startup import (
     Refused,
     check_settings,
@@ -22,12 +26,14 @@ from keyops.cli.startup import (
     load_settings,
     migrate,
     preflight,
+    require_database,
 )
+from keyops.cli.tls import TlsIdentity, check_alias, identity_of
 from keyops.cli.webhooks import webhooks_app
 from keyops.config import Settings
 from keyops.deploy.registry import target_names
 from keyops.domain.environments import EnvironmentService
-from keyops.domain.projects import ProjectService
+from keyops.domain.projects import ADMIN_PROJECT, ProjectService
 from keyops.domain.tokens import TokenService, parse_expiry
 from keyops.domain.users import UserService
 from keyops.errors import KeyopsError
@@ -49,23 +55,61 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(audit_app, name="audit")
 app.command("gateway")(gateway)
 app.command("expiring")(expiring)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 out = Console()
 err = Console(stderr=True)
 
 
-def _run(work: Callable[[Session, Settings], T]) -> T:
-    """Run one unit of work against the configured database, migrating it first.
+def _version(value: bool) -> None:
+    if value:
+        try:
+            print(f"keyops {package_version('keyops')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            print("keyops (version unknown: not installed)")
+        raise typer.Exit()
 
-    A refusal (settings, database, master key) exits 2 with one line; an error of the
-    work itself (a duplicate name, a too short password) exits 1 with one line.
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """keyops: keys & secrets for API gateways."""
+
+
+def _run(
+    work: Callable[[Session, Settings], T],
+    *,
+    ask: Callable[[Session, Settings], str | None] | None = None,
+    yes: bool = False,
+    refusal: str = "",
+) -> T:
+    """Run one unit of work against the existing database, migrating it first.
+
+    With ``ask``, that reads first (in its own transaction) and returns the question to
+    confirm, or None to go ahead; the question is asked with no transaction open, so a
+    waiting prompt holds no lock. A refusal (no database, settings, master key) exits 2
+    with one line; an error of the work itself (a duplicate name, a too short password)
+    exits 1 with one line.
     """
     try:
         settings = load_settings()
-
+        # Admin commands never create a database: only `keyops serve` does.
+        require_database(settings)
         migrate(settings)
         db = Database.of(settings)
         try:
+            if ask is not None:
+                with db.transaction() as session:
+                    question = ask(session, settings)
+                if question is not None:
+                    confirm(question, yes=yes, refusal=refusal)
             with db.transaction() as session:
                 return work(session, settings)
         finally:
@@ -73,9 +117,16 @@ def _run(work: Callable[[Session, Settings], T]) -> T:
     except Refused as exc:
         exit_refused(exc)
     except KeyopsError as exc:
-        # Plain print, not rich: a console would wrap the line at the terminal's width.
-        print(f"error: {' '.join(exc.description.split())}", file=sys.stderr, flush=True)
-        raise typer.Exit(1) from None
+        fail(exc.description)
+
+
+def _found(lookup: Callable[[], object]) -> bool:
+    """Whether a lookup succeeds; a missing thing is left to the work to report."""
+    try:
+        lookup()
+    except KeyopsError:
+        return False
+    return True
 
 
 @app.command()
@@ -93,8 +144,10 @@ def serve(
 
     Refuses to start (exit status 2, one line on stderr saying what to fix) on a bad
     setting, a too short KEYOPS_ADMIN_PASSWORD, a missing, malformed or wrong master key,
-    an unreachable database, a failed migration or a --workers below 1. These are
-    checked once, before any worker starts.
+    an unreachable database, a failed migration, a --workers below 1 or a running
+    rotate-master-key. These are checked once, before any worker starts; then it prints
+    its data directory and database (without a password). The first run creates the
+    database, user admin and project admin.
     """
     from keyops.cli import serve as server
 
@@ -104,24 +157,39 @@ def serve(
         check_settings(settings)
         # Before logging is set up, so that a refusal is the only line on stderr.
         preflight(settings)
+        # Held until this process exits: rotate-master-key refuses meanwhile.
+        hold_shared(settings)
     except Refused as exc:
         exit_refused(exc)
+    server.announce(settings)
     server.run(settings, host=host, port=port, demo=demo, workers=workers)
 
 
 # --- users ---------------------------------------------------------------------------
 
 
+PasswordFlag = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        help="The password (lands in the shell's history: prefer the prompt or --password-stdin).",
+    ),
+]
+
+
 @user_app.command("create")
 def user_create(
     username: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password_flag: PasswordFlag = None,
+    password_stdin: PasswordStdin = False,
     role: Annotated[list[str] | None, typer.Option(help="A role; repeat for several.")] = None,
 ) -> None:
-    """Create a user."""
+    """Create a user. The password is asked for (hidden, twice) unless --password-stdin
+    or --password gives it."""
+    secret = password(password_flag, password_stdin)
 
     def work(session: Session, _s: Settings) -> None:
-        UserService(session).create(username, password, role or [])
+        UserService(session).create(username, secret, role or [])
 
     _run(work)
     out.print(f"created user {username}")
@@ -146,12 +214,15 @@ def user_list() -> None:
 @user_app.command("set-password")
 def user_set_password(
     username: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password_flag: PasswordFlag = None,
+    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password: asked for (hidden, twice) unless --password-stdin or
+    --password gives it."""
+    secret = password(password_flag, password_stdin)
 
     def work(session: Session, _s: Settings) -> None:
-        UserService(session).set_password(username, password)
+        UserService(session).set_password(username, secret)
 
     _run(work)
     out.print(f"password of {username} changed")
@@ -161,8 +232,16 @@ def user_set_password(
 def user_set_roles(
     username: str,
     role: Annotated[list[str] | None, typer.Option(help="Repeat for several.")] = None,
+    none: Annotated[bool, typer.Option("--none", help="Take every role away.")] = False,
 ) -> None:
-    """Replace a user's roles."""
+    """Replace a user's roles with the --role ones (or none, with --none)."""
+    if none and role:
+        raise UsageProblem("--none contradicts --role: give the roles, or --none alone")
+    if not none and not role:
+        raise UsageProblem(
+            "no --role given: name every role the user keeps (--role ROLE_API_SECURITY"
+            " --role ...), or give --none to take them all away"
+        )
 
     def work(session: Session, _s: Settings) -> None:
         UserService(session).set_roles(username, role or [])
@@ -194,13 +273,19 @@ def user_enable(username: str) -> None:
 
 
 @user_app.command("delete")
-def user_delete(username: str) -> None:
-    """Delete a user and their tokens."""
+def user_delete(username: str, yes: Yes = False) -> None:
+    """Delete a user and their tokens (asks first, unless --yes)."""
+
+    def ask(session: Session, _s: Settings) -> str | None:
+        if not _found(lambda: UserService(session).get(username)):
+            return None
+        tokens = len(TokenService(session).list(username))
+        return f"Delete user {username} and their {tokens} token(s)?"
 
     def work(session: Session, _s: Settings) -> None:
         UserService(session).delete(username)
 
-    _run(work)
+    _run(work, ask=ask, yes=yes, refusal=f"deleting user {username}")
     out.print(f"deleted {username}")
 
 
@@ -241,13 +326,21 @@ def project_list() -> None:
 
 
 @project_app.command("delete")
-def project_delete(name: str) -> None:
-    """Delete a project and everything in it."""
+def project_delete(name: str, yes: Yes = False) -> None:
+    """Delete a project and everything in it (asks first, unless --yes)."""
+
+    def ask(session: Session, _s: Settings) -> str | None:
+        if name == ADMIN_PROJECT or not _found(lambda: ProjectService(session).get(name)):
+            return None  # refused, or not found, by the work itself
+        return (
+            f"Delete project {name} and everything in it (certificates, keys, keystores, JWKs,"
+            " webhooks)?"
+        )
 
     def work(session: Session, _s: Settings) -> None:
         ProjectService(session).delete(name)
 
-    _run(work)
+    _run(work, ask=ask, yes=yes, refusal=f"deleting project {name}")
     out.print(f"deleted project {name}")
 
 
@@ -310,25 +403,36 @@ def env_list() -> None:
 
     def work(session: Session, settings: Settings) -> list[tuple[str, ...]]:
         service = EnvironmentService(session, known_targets=target_names(settings))
-        return [
-            (e.name, e.type, e.status, e.target, e.access_url, e.description)
-            for e in service.list_all()
-        ]
+        rows: list[tuple[str, ...]] = []
+        for e in service.list_all():
+            identity = identity_of(e)
+            tls = identity.short if identity else ""
+            rows.append((e.name, e.type, e.status, e.target, e.access_url, tls, e.description))
+        return rows
 
-    table = Table("name", "type", "status", "target", "accessUrl", "description")
+    table = Table("name", "type", "status", "target", "accessUrl", "tlsIdentity", "description")
     for row in _run(work):
         table.add_row(*row)
     out.print(table)
 
 
 @env_app.command("delete")
-def env_delete(name: str) -> None:
-    """Delete an environment."""
+def env_delete(name: str, yes: Yes = False) -> None:
+    """Delete an environment (asks first, unless --yes)."""
+
+    def ask(session: Session, settings: Settings) -> str | None:
+        service = EnvironmentService(session, known_targets=target_names(settings))
+        if not _found(lambda: service.get(name)):
+            return None
+        return (
+            f"Delete environment {name}? Its copies of every certificate, key, keystore and"
+            " JWK go with it, and its gateway nodes' credentials stop working."
+        )
 
     def work(session: Session, settings: Settings) -> None:
         EnvironmentService(session, known_targets=target_names(settings)).delete(name)
 
-    _run(work)
+    _run(work, ask=ask, yes=yes, refusal=f"deleting environment {name}")
     out.print(f"deleted environment {name}")
 
 
@@ -343,9 +447,7 @@ def env_node_token(
     def work(session: Session, settings: Settings) -> str:
         env = EnvironmentService(session, known_targets=target_names(settings)).get(name)
         keyring = load_keyring_checked(session, settings)
-        service = GatewayService(
-            session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds
-        )
+        service = GatewayService.of(session, keyring, settings)
         token, _record = service.create_credential(env, label)
         return token
 
@@ -359,24 +461,75 @@ def env_set_tls(
     project: Annotated[str | None, typer.Option(help="Project of the keystore.")] = None,
     keystore: Annotated[str | None, typer.Option(help="Keystore name.")] = None,
     alias: Annotated[str | None, typer.Option(help="Private key entry alias.")] = None,
-    clear: Annotated[bool, typer.Option(help="Serve no TLS identity.")] = False,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Serve no TLS identity (asks first, unless --yes).")
+    ] = False,
+    yes: Yes = False,
 ) -> None:
-    """Choose the keystore entry the environment's gateway nodes serve TLS with."""
+    """Choose the keystore entry the environment's gateway nodes serve TLS with
+    (--project, --keystore and --alias), or --clear it."""
     from keyops.deploy.service import Deployer
     from keyops.domain.gateway import set_tls_identity
 
-    def work(session: Session, settings: Settings) -> None:
+    flags = {"--project": project, "--keystore": keystore, "--alias": alias}
+    given = [flag for flag, value in flags.items() if value is not None]
+    if clear and given:
+        raise UsageProblem(
+            f"--clear contradicts {', '.join(given)}: give --clear alone to serve no TLS"
+            " identity, or --project, --keystore and --alias to choose one"
+        )
+    missing = [flag for flag, value in flags.items() if not value]
+    if not clear and missing:
+        raise UsageProblem(
+            f"{' and '.join(missing)} missing: choosing a TLS identity takes --project,"
+            " --keystore and --alias (or --clear alone to serve none)"
+        )
+    chosen = None if clear else TlsIdentity(str(project), str(keystore), str(alias))
+    confirmed: list[TlsIdentity | None] = []
+
+    def ask(session: Session, settings: Settings) -> str | None:
+        if not clear:
+            return None
         env = EnvironmentService(session, known_targets=target_names(settings)).get(name)
+        current = identity_of(env)
+        confirmed.append(current)
+        if current is None:
+            return None
+        return f"Clear the TLS identity of {name} ({current})? Its gateway nodes stop serving TLS."
+
+    def work(session: Session, settings: Settings) -> tuple[TlsIdentity | None, TlsIdentity | None]:
+        environments = EnvironmentService(session, known_targets=target_names(settings))
+        env = environments.get(name)
+        before = identity_of(env)
         keyring = load_keyring_checked(session, settings)
-        if clear:
+        if chosen is None:
+            if confirmed and confirmed[0] != before:
+                raise KeyopsError(
+                    f"the TLS identity of {name} changed while you were asked (it is now"
+                    f" {before or 'none'}): nothing was changed; run the command again"
+                )
             plan = set_tls_identity(session, env, None, None, None)
         else:
-            plan = set_tls_identity(session, env, project, keystore, alias)
+            check_alias(session, environments, keyring, env, chosen)
+            plan = set_tls_identity(session, env, chosen.project, chosen.keystore, chosen.alias)
         # The new revision is committed with the identity; nodes pick both up.
         Deployer(Database(settings.async_database_url), settings, keyring).stage(session, plan)
+        return before, identity_of(env)
 
-    _run(work)
-    out.print(f"TLS identity of {name} set; its gateway nodes pick it up on their next sync")
+    before, after = _run(work, ask=ask, yes=yes, refusal=f"clearing the TLS identity of {name}")
+    if after is not None:
+        # Plain print: one line whatever the terminal's width, and names are not markup.
+        print(
+            f"TLS identity of {name} set to {after}; its gateway nodes pick it up on their"
+            " next sync"
+        )
+    elif before is not None:
+        print(
+            f"TLS identity of {name} cleared (it was {before}); its gateway nodes stop serving"
+            " TLS on their next sync"
+        )
+    else:
+        print(f"{name} had no TLS identity; it still serves none")
 
 
 # --- tokens --------------------------------------------------------------------------
@@ -437,14 +590,24 @@ def token_list(user: Annotated[str | None, typer.Option(help="Only this user's."
 
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="The id from `token list`.")],
+    token_id: Annotated[int, typer.Argument(help="The id from 'keyops token list'.")],
+    yes: Yes = False,
 ) -> None:
-    """Revoke a personal access token."""
+    """Revoke a personal access token (asks first, unless --yes)."""
+
+    def ask(session: Session, _s: Settings) -> str | None:
+        record = next((t for t in TokenService(session).list() if t.id == token_id), None)
+        if record is None or record.revoked_at is not None:
+            return None  # not found, or nothing left to do
+        return (
+            f"Revoke token {token_id} ({record.name}, of {record.user.username})? Whatever"
+            " uses it is refused from now on."
+        )
 
     def work(session: Session, _s: Settings) -> None:
         TokenService(session).revoke(token_id)
 
-    _run(work)
+    _run(work, ask=ask, yes=yes, refusal=f"revoking token {token_id}")
     out.print(f"revoked token {token_id}")
 
 
@@ -452,16 +615,28 @@ def token_revoke(
 def rotate_master_key() -> None:
     """Re-seal every secret under a new master key, in one transaction.
 
-    With the key file (the default), the new key replaces ``master.key`` once the
-    transaction has committed and the old one is kept as ``master.key.previous-<id>``
-    until you remove it. With ``KEYOPS_MASTER_KEY``, the new key is printed once: set it
-    on every keyops process before restarting them.
+    Stop every keyops serve on the database first (with replicas: all of them); the
+    command refuses while one runs, and a server refuses to start until it is done.
+
+    With the key file (the default), the new key replaces master.key once the
+    transaction has committed, and the old one is kept as master.key.previous-ID until
+    you remove it. With KEYOPS_MASTER_KEY, the new key is printed once: set it on every
+    keyops process, then start them again.
     """
+    try:
+        settings = load_settings()
+        require_database(settings)
+        with exclusive(settings):
+            _rotate(settings)
+    except Refused as exc:  # no database, a bad setting, or a server running on it
+        exit_refused(exc)
+
+
+def _rotate(settings: Settings) -> None:
     from keyops.crypto.envelope import encode_master_key, key_id, new_master_key
     from keyops.domain.masterkey import MasterKeyMismatch, check_master_key, rotate
     from keyops.secrets import MASTER_KEY_FILE, load_keyring, write_key_file
 
-    settings = Settings()
     # As for the server (keyring_of): an empty KEYOPS_MASTER_KEY means the key file.
     from_env = bool(settings.master_key)
     try:
@@ -474,8 +649,7 @@ def rotate_master_key() -> None:
             create=False,
         )
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     new_key = new_master_key()
     key_file = settings.data_dir / MASTER_KEY_FILE
     staged = key_file.with_name(MASTER_KEY_FILE + ".new")
@@ -494,8 +668,7 @@ def rotate_master_key() -> None:
     except MasterKeyMismatch as exc:
         # Nothing was re-sealed: the staged key would only mislead.
         staged.unlink(missing_ok=True)
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     if from_env:
         print(encode_master_key(new_key))
         err.print(

@@ -16,14 +16,16 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 
 from fastapi import FastAPI
 
-from keyops.cli.startup import Refused, load_settings
+from keyops.cli.serverlock import hold_shared
+from keyops.cli.startup import Refused, describe_database, load_settings
 from keyops.config import Settings
 from keyops.metrics import multiprocess_dir
 
-__all__ = ["DEMO_ENV", "app", "check_server", "configure_logging", "run"]
+__all__ = ["DEMO_ENV", "announce", "app", "check_server", "configure_logging", "run"]
 
 # Set by ``keyops serve`` for its workers; a process started otherwise reads "0".
 DEMO_ENV = "KEYOPS_SERVE_DEMO"
@@ -47,6 +49,18 @@ def check_server(workers: int) -> None:
         )
 
 
+def announce(settings: Settings) -> None:
+    """Say which data directory and database this server uses (never a password)."""
+    # Plain print, one line: so that an operator who started it in the wrong directory
+    # sees it at once, and a log collector keeps it whole.
+    print(
+        f"keyops: data directory {settings.data_dir.resolve()}, database"
+        f" {describe_database(settings)}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def configure_logging(settings: Settings) -> None:
     """Log keyops' own lines at the configured level (once per process)."""
     logging.basicConfig(
@@ -59,6 +73,8 @@ def app() -> FastAPI:
     from keyops.api.app import create_app
 
     settings = load_settings()
+    # A worker holds the lock too, so that it still counts if its supervisor dies.
+    hold_shared(settings)
     # A spawned worker starts with fresh logging; uvicorn sets up only its own loggers.
     configure_logging(settings)
     return create_app(settings, demo=os.environ.get(DEMO_ENV) == "1")

@@ -9,15 +9,19 @@ a traceback from inside the server's startup.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from keyops.config import Settings
+from keyops.config import Settings, to_sync_url
 from keyops.crypto.envelope import decode_master_key
 from keyops.deploy.registry import target_names
 from keyops.domain.masterkey import (
@@ -43,6 +47,9 @@ __all__ = [
     "load_settings",
     "migrate",
     "preflight",
+    "require_database",
+    "sqlite_path",
+    "unreachable",
 ]
 
 # Exit status of every refusal to start; 1 stays "the command ran and failed".
@@ -131,6 +138,83 @@ def describe_database(settings: Settings) -> str:
     return str(url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True))
 
 
+def unreachable(settings: Settings, reason: object) -> Refused:
+    """The refusal for a database that does not answer."""
+    return Refused(
+        f"can not reach the database {describe_database(settings)} ({reason}): check"
+        " KEYOPS_DATABASE_URL and that the database is running and reachable"
+    )
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    """The file of a SQLite database (absolute), None for PostgreSQL or an in-memory one."""
+    url = make_url(to_sync_url(settings.async_database_url))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
+
+
+def _where(settings: Settings, path: Path | None) -> str:
+    """Where an admin command looked, and which variable said so."""
+    if settings.database_url is None and path is not None:
+        return (
+            f"in the data directory {settings.data_dir.resolve()} ({path}; KEYOPS_DATA_DIR,"
+            " default ./keyops-data, is relative to the current directory)"
+        )
+    if path is not None:
+        return f"at {describe_database(settings)} ({path}; KEYOPS_DATABASE_URL)"
+    return f"at {describe_database(settings)} (KEYOPS_DATABASE_URL)"
+
+
+def _has_keyops_tables(settings: Settings, path: Path | None) -> bool:
+    """Whether the database holds keyops' schema; opened read-only, so nothing is made."""
+    if path is not None:
+        try:
+            with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
+                found = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise unreachable(settings, exc) from None
+        return found is not None
+    engine = create_engine(
+        to_sync_url(settings.async_database_url),
+        poolclass=pool.NullPool,
+        connect_args={"connect_timeout": settings.database_connect_timeout_seconds},
+    )
+    try:
+        with engine.connect() as conn:
+            # to_regclass follows the search_path, as Alembic does.
+            return bool(
+                conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
+            )
+    except SQLAlchemyError as exc:
+        inner = getattr(exc, "orig", None) or exc
+        raise unreachable(settings, " ".join(str(inner).split())) from None
+    finally:
+        engine.dispose()
+
+
+def require_database(settings: Settings) -> None:
+    """Refuse unless a keyops database exists where the settings point: the admin
+    commands never create one (a typo'd directory would give an empty install);
+    ``keyops serve`` does, on its first run."""
+    path = sqlite_path(settings)
+    if path is None and settings.async_database_url.startswith("sqlite"):
+        problem = "an in-memory database holds no keyops data"
+    elif path is not None and not path.is_file():
+        problem = "no keyops database"
+    elif not _has_keyops_tables(settings, path):
+        problem = "no keyops tables in the database"
+    else:
+        return
+    raise Refused(
+        f"{problem} {_where(settings, path)}: set KEYOPS_DATA_DIR to the data directory of"
+        " your keyops serve, or KEYOPS_DATABASE_URL to its database; this command never"
+        " creates one (keyops serve does, on its first run)"
+    )
+
+
 def migrate(settings: Settings) -> None:
     """Migrate the configured database, refusing with the reason if that fails."""
     if settings.database_url is None:
@@ -142,10 +226,7 @@ def migrate(settings: Settings) -> None:
             connect_timeout=settings.database_connect_timeout_seconds,
         )
     except DatabaseUnreachable as exc:
-        raise Refused(
-            f"can not reach the database {where} ({exc}): check KEYOPS_DATABASE_URL and that"
-            " the database is running and reachable"
-        ) from None
+        raise unreachable(settings, exc) from None
     except MigrationFailed as exc:
         raise Refused(
             f"migrating the database {where} failed ({exc}): restore it from a backup, or"

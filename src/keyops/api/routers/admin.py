@@ -19,7 +19,12 @@ from keyops.api.deps import (
 from keyops.api.responses import result, result_list
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.common import CamelModel, SuccessRead
-from keyops.api.schemas.environments import EnvironmentAdminRead, EnvironmentCreate, EnvironmentRead
+from keyops.api.schemas.environments import (
+    EnvironmentAdminRead,
+    EnvironmentCreate,
+    EnvironmentRead,
+    TlsIdentityRead,
+)
 from keyops.api.schemas.projects import MemberCreate, ProjectCreate, ProjectRead
 from keyops.api.schemas.users import (
     PersonalTokenCreated,
@@ -284,7 +289,9 @@ def _environment(env: Environment, service: EnvironmentService, session: Session
     project_ids = service.projects_of(env)
     names = [p.name for p in ProjectService(session).list_all() if p.id in project_ids]
     base = EnvironmentRead.of(env).model_dump()
-    return EnvironmentAdminRead(**base, projects=names, target=env.target).model_dump(by_alias=True)
+    return EnvironmentAdminRead(
+        **base, projects=names, target=env.target, tls_identity=TlsIdentityRead.of(env)
+    ).model_dump(by_alias=True)
 
 
 @router.post("/environments/", summary="Create an environment")
@@ -360,7 +367,7 @@ def _credential(record: GatewayCredential) -> dict[str, Any]:
 
 
 def _gateway(session: Session, keyring: Keyring, settings: Settings) -> GatewayService:
-    return GatewayService(session, keyring, node_ttl_seconds=settings.gateway_node_ttl_seconds)
+    return GatewayService.of(session, keyring, settings)
 
 
 @router.post(

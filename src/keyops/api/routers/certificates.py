@@ -18,10 +18,11 @@ from keyops.api.resources import (
     Service,
     author_of,
     change_answer,
+    update_answer,
 )
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.certificates import CertificateRead, certificate, truststore_certificate
-from keyops.api.schemas.common import DeploymentRead, ResultList
+from keyops.api.schemas.common import DeploymentRead, ResultList, SourceUpdateRead
 from keyops.domain.certificates import (
     CertificateInput,
     CertificateService,
@@ -167,7 +168,7 @@ routes.add_get()
     "/{certificateName}/",
     summary="Update certificate",
     openapi_extra=MULTIPART_UPDATE_BODY,
-    response_model=DeploymentRead,
+    response_model=SourceUpdateRead,
 )
 async def update_certificate(
     certificateName: str,
@@ -179,7 +180,7 @@ async def update_certificate(
     checked = jwk_update()
     project, author = access.project, author_of(k, access)
     inp = await _read_input(request, k.settings.max_upload_bytes)
-    return await change_answer(
+    return await update_answer(
         k, lambda s: _service(k, s).update(project, certificateName, inp, checked, author)
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -47,3 +47,22 @@ class DeploymentRead(CamelModel):
 
     success: bool = True
     deployment_result: DeploymentResultRead
+
+
+class JwkResultRead(CamelModel):
+    """What an update of a certificate, key or keystore did to one JWK derived from it:
+    ``UPDATED`` (re-derived from the new material; ``newKid`` is its kid now) or
+    ``DETACHED`` (its source cleared, its material and kid unchanged)."""
+
+    project_name: str
+    name: str
+    action: Literal["UPDATED", "DETACHED"]
+    old_kid: str
+    new_kid: str
+
+
+class SourceUpdateRead(DeploymentRead):
+    """The answer of an update of a certificate, key or keystore: its roll-out, and what
+    happened to every JWK derived from it (``[]`` when none is)."""
+
+    jwk_results: list[JwkResultRead]

@@ -49,6 +49,28 @@ class EnvironmentCreate(CamelModel):
     target: str = Field(default="local", description="Deployment target kind.")
 
 
+class TlsIdentityRead(CamelModel):
+    """The keystore entry an environment's gateway nodes serve TLS with (the fields of
+    ``PUT .../tls-identity/`` and of the node's snapshot)."""
+
+    project_name: str
+    key_store_name: str
+    alias_name: str
+
+    @classmethod
+    def of(cls, env: Environment) -> TlsIdentityRead | None:
+        if env.tls_project and env.tls_keystore and env.tls_alias:
+            return cls(
+                project_name=env.tls_project,
+                key_store_name=env.tls_keystore,
+                alias_name=env.tls_alias,
+            )
+        return None
+
+
 class EnvironmentAdminRead(EnvironmentRead):
     projects: list[str]
     target: str
+    tls_identity: TlsIdentityRead | None = Field(
+        default=None, description="What its gateway nodes serve TLS with; null: nothing."
+    )

@@ -15,7 +15,9 @@ from keyops.crypto.keystores import KeystoreEntry
 from keyops.crypto.x509 import ParsedCertificate
 from keyops.deploy.plan import ChangePlan
 from keyops.domain.environments import EnvironmentService
+from keyops.domain.jwks.kids import KidRegistry
 from keyops.domain.jwks.model import (
+    JwkResult,
     JwkUpdate,
     JwkUpdateAction,
     Rederivation,
@@ -30,6 +32,10 @@ from keyops.secrets import Keyring
 from keyops.storage.models import Jwk, Project
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.projects import ProjectRepository
+
+UPDATED, DETACHED = "UPDATED", "DETACHED"
+# session.info key of the JwkResults of the unit of work (one session per transaction).
+_RESULTS = "keyops.jwk_results"
 
 
 class JwkFollower:
@@ -114,20 +120,57 @@ class JwkFollower:
                 # part (decision 11); a secret key has none, so such a JWK is detached.
                 new = None if new.get("kty") == "oct" else split_private(new)[0]
             result.append(Rederivation(jwk, owner, new))
-        return result
+        return self._unique_kids(result)
 
-    def apply(self, items: Sequence[Rederivation], plan: ChangePlan) -> None:
-        """Write the re-derived or detached JWKs and add their roll-out to the plan."""
+    def _unique_kids(self, items: list[Rederivation]) -> list[Rederivation]:
+        """The re-derived JWKs with kids free in their JWK Sets (domain/jwks/kids.py):
+        chosen kids first, then the older JWK before the newer, so the plain kid goes to
+        the same JWK a create would have given it."""
+        following = [i for i in items if i.new is not None]
+        if not following:
+            return items
+        registry = KidRegistry(
+            self.session,
+            sorted({i.project.id for i in following}),
+            leaving={i.jwk.id for i in following},
+        )
+        kids: dict[int, dict[str, Any]] = {}
+        for item in sorted(following, key=lambda i: (not i.jwk.kid_given, i.jwk.id)):
+            assert item.new is not None
+            try:
+                kids[item.jwk.id] = registry.assign(
+                    item.project.id,
+                    item.jwk.name,
+                    item.new,
+                    chosen=item.jwk.kid_given,
+                    jwk_id=item.jwk.id,
+                )
+            except BadRequest as exc:
+                raise BadRequest(
+                    f"JWK (name: {item.jwk.name}, project: {item.project.name}) can not be"
+                    f" re-derived from the new material: {exc.description}"
+                ) from None
+        return [
+            Rederivation(i.jwk, i.project, kids[i.jwk.id]) if i.new is not None else i
+            for i in items
+        ]
+
+    def apply(self, items: Sequence[Rederivation], plan: ChangePlan) -> list[JwkResult]:
+        """Write the re-derived or detached JWKs and add their roll-out to the plan; what
+        happened to each is returned and noted for the answer (``jwk_results``)."""
         now = utcnow()
         self.service.prefetch_environments(sorted({i.project.id for i in items}))
         rederived: list[dict[str, Any]] = []
+        results: list[JwkResult] = []
         for item in items:
             jwk = item.jwk
+            old_kid = jwk.kid
             # Either way its project's JWK list changes (source, or material).
             plan.touch_project(item.project.name)
             if item.new is None:
                 jwk.updated_at = now
                 detach(jwk)
+                results.append(JwkResult(item.project.name, jwk.name, DETACHED, old_kid, old_kid))
                 continue
             # Written below in one bulk statement (an ALL_PROJECTS update may re-derive
             # thousands); the loaded JWK shows the new values without being flushed.
@@ -136,4 +179,13 @@ class JwkFollower:
                 set_committed_value(jwk, column, value)
             rederived.append({"id": jwk.id, **values})
             self.service.deploy_everywhere(item.project, jwk, plan, item.new)
+            results.append(JwkResult(item.project.name, jwk.name, UPDATED, old_kid, jwk.kid))
         self.service.jwks.update_many(rederived)
+        results.sort(key=lambda r: (r.project_name, r.name))
+        self.session.info.setdefault(_RESULTS, []).extend(results)
+        return results
+
+
+def jwk_results(session: Session) -> list[JwkResult]:
+    """What the source updates of this unit of work did to the JWKs derived from them."""
+    return list(session.info.get(_RESULTS, ()))

@@ -104,6 +104,29 @@ class ResolvedSource:
     environment: str | None = None
     url: str | None = None
     use_type: str | None = None
+    # The kid is someone's choice (the request's, or the pasted or fetched JWK's own):
+    # never changed to keep kids unique (domain/jwks/kids.py).
+    kid_chosen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JwkResult:
+    """What a source's update did to one JWK derived from it (``jwkResults``)."""
+
+    project_name: str
+    name: str
+    action: str  # UPDATED: re-derived from the new material; DETACHED: source cleared
+    old_kid: str
+    new_kid: str
+
+    def as_contract(self) -> dict[str, str]:
+        return {
+            "projectName": self.project_name,
+            "name": self.name,
+            "action": self.action,
+            "oldKid": self.old_kid,
+            "newKid": self.new_kid,
+        }
 
 
 def not_found(name: str) -> BadRequest:

@@ -14,6 +14,7 @@ from keyops.crypto.jwk import split_private
 from keyops.deploy.plan import ChangePlan
 from keyops.domain.artifacts import jwk_artifact, jwk_ref
 from keyops.domain.environments import EnvironmentService
+from keyops.domain.jwks.kids import KidRegistry
 from keyops.domain.jwks.model import (
     GenerateInput,
     JwkChange,
@@ -141,7 +142,7 @@ class JwkService:
             use_type=source.use_type,
             kid_given=bool(inp.kid and inp.kid.strip()),
         )
-        self.store(row, source.jwk)
+        self.store(row, self.unique_kid(project, name, source.jwk, chosen=source.kid_chosen))
         return self._insert(project, row)
 
     def generate(self, project: Project, inp: GenerateInput, jwk: dict[str, Any]) -> JwkChange:
@@ -155,8 +156,14 @@ class JwkService:
             use_type={"sig": "SIGNATURE", "enc": "ENCRYPTION"}.get(str(jwk.get("use")), None),
             kid_given=bool(inp.kid and inp.kid.strip()),
         )
-        self.store(row, jwk)
+        self.store(row, self.unique_kid(project, name, jwk, chosen=row.kid_given))
         return self._insert(project, row)
+
+    def unique_kid(
+        self, project: Project, name: str, jwk: dict[str, Any], *, chosen: bool
+    ) -> dict[str, Any]:
+        """The new JWK with a kid free in the JWK Sets it goes to (domain/jwks/kids.py)."""
+        return KidRegistry(self.session, [project.id]).assign(project.id, name, jwk, chosen=chosen)
 
     def _insert(self, project: Project, row: Jwk) -> JwkChange:
         try:

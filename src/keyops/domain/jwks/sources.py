@@ -76,12 +76,13 @@ class SourceResolver:
                 raise BadRequest("URL is required for URL source type!")
             text = json.dumps(fetched)
             jwk = crypto(lambda: parse_jwk_text(text, kid))
-            return ResolvedSource(with_kid(jwk), "URL", url=(inp.url or "").strip())
+            return ResolvedSource(
+                with_kid(jwk), "URL", url=(inp.url or "").strip(), kid_chosen=bool(jwk.get("kid"))
+            )
         if source_type == "COPY_PASTE":
             jwk_str = required_text("jwkStr", inp.jwk_str)
-            return ResolvedSource(
-                with_kid(crypto(lambda: parse_jwk_text(jwk_str, kid))), "COPY_PASTE"
-            )
+            jwk = crypto(lambda: parse_jwk_text(jwk_str, kid))
+            return ResolvedSource(with_kid(jwk), "COPY_PASTE", kid_chosen=bool(jwk.get("kid")))
         if source_type == "CERTIFICATE":
             name = required_text("certificateName", inp.certificate_name)
             cert: Certificate = self._find(CertificateRepository, project, name, "Certificate")
@@ -99,6 +100,7 @@ class SourceResolver:
                 certificate_id=cert.id,
                 environment=env_name,
                 use_type=inp.use_type,
+                kid_chosen=kid is not None,
             )
         if source_type in ("PUBLIC_KEY", "PRIVATE_KEY"):
             name = required_text("keyName", inp.key_name)
@@ -113,7 +115,12 @@ class SourceResolver:
             material = material_of(row, key.key_type, self.keyring)
             jwk = self.from_material(material, source_type, inp.use_type, inp.algorithm, kid)
             return ResolvedSource(
-                jwk, source_type, key_id=key.id, environment=env_name, use_type=inp.use_type
+                jwk,
+                source_type,
+                key_id=key.id,
+                environment=env_name,
+                use_type=inp.use_type,
+                kid_chosen=kid is not None,
             )
         if source_type == "KEYSTORE":
             name = required_text("keyStoreName", inp.key_store_name)
@@ -134,6 +141,7 @@ class SourceResolver:
                 alias=alias,
                 environment=env_name,
                 use_type=inp.use_type,
+                kid_chosen=kid is not None,
             )
         raise BadRequest(
             f"Source type ({source_type}) is not valid! Valid values: {', '.join(SOURCE_TYPES)}"
