@@ -122,6 +122,13 @@ def create_secrets(api: Api) -> None:
     store = keystores().jks_a
     rsa = certs.new_key("rsa2048")
     api.post("keys", key_body("rsa", "RSA", [key_entry(ENV, rsa)]))
+    # Replaced once: history keeps the first rsa key's sealed material (version 1).
+    api.call(
+        "PUT",
+        f"/apiops/projects/{PROJECT}/keys/rsa/",
+        json=key_body("rsa", "RSA", [key_entry(ENV, certs.new_key("rsa2048"))]),
+    )
+    api.post("keys", key_body("kept", "RSA", [key_entry(ENV, rsa)]))
     api.post("keys", key_body("ec", "EC", [key_entry(ENV, certs.new_key("p256"), form="pem")]))
     api.post("keys", key_body("sym", "SYMMETRIC", [key_entry(ENV, os.urandom(32))]))
     api.post(
@@ -171,7 +178,9 @@ def create_secrets(api: Api) -> None:
 
 
 def check_still_works(api: Api) -> None:
-    """The restarted server seals new secrets and re-derives JWKs with the new key."""
+    """The restarted server seals new secrets and re-derives JWKs with the new key, and
+    a version kept from before the rotation still opens: rolling back to it gives the
+    key it held (the same as ``kept``, made from that key)."""
     api.post("keys", key_body("after", "ED25519", [key_entry(ENV, certs.new_key("ed25519"))]))
     api.call(
         "PUT",
@@ -182,6 +191,14 @@ def check_still_works(api: Api) -> None:
         api.call("GET", f"/apiops/projects/{PROJECT}/jwks/from-key/")["resultList"][0]["sourceId"]
         == "rsa"
     )
+    versions = api.call("GET", f"/apiops/projects/{PROJECT}/keys/rsa/versions/")["resultList"]
+    first = min(v["version"] for v in versions)
+    back = api.call("POST", f"/apiops/projects/{PROJECT}/keys/rsa/rollback?version={first}")
+    assert back["deploymentResult"]["success"] is True, back
+    rolled = api.call("GET", f"/apiops/projects/{PROJECT}/keys/rsa/")["resultList"][0]
+    kept = api.call("GET", f"/apiops/projects/{PROJECT}/keys/kept/")["resultList"][0]
+    material = "cryptoKeyInfoEnvironmentList"
+    assert rolled[material] == kept[material] and rolled[material]
 
 
 def mode(path: Path) -> int:

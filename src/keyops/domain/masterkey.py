@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from keyops.config import Settings
 from keyops.crypto.envelope import key_id
+from keyops.domain.history import decode_rows, encode_rows
 from keyops.secrets import MASTER_KEY_FILE, Keyring, Purpose, load_keyring
-from keyops.storage.repositories.masterkey import MasterKeyRepository
+from keyops.storage.repositories.keys import KeyRepository
+from keyops.storage.repositories.keystores import KeystoreRepository
+from keyops.storage.repositories.masterkey import SEALED_COLUMNS, MasterKeyRepository
 
 
 class MasterKeyMismatch(RuntimeError):
@@ -71,6 +75,32 @@ class RotationReport:
     values: int
 
 
+# The kinds whose kept versions hold sealed columns, with their rows' model and the
+# column pointing at the resource (history's encoding leaves that one out).
+_VERSIONED: dict[str, tuple[type[Any], str]] = {
+    "key": (KeyRepository.child, KeyRepository.parent_fk),
+    "keystore": (KeystoreRepository.child, KeystoreRepository.parent_fk),
+}
+
+
+def _reseal_versions(repo: MasterKeyRepository, old: Keyring, new_ring: Keyring) -> int:
+    """Re-seal the sealed columns inside kept versions' material (a rollback to a version
+    from before the rotation must open with the new key)."""
+    count = 0
+    for version in repo.versions_holding(_VERSIONED):
+        child, parent_fk = _VERSIONED[version.kind]
+        columns = [(c, getattr(Purpose, p)) for m, c, p in SEALED_COLUMNS if m is child]
+        rows = decode_rows(version.material, child)
+        for row in rows:
+            for column, purpose in columns:
+                value = getattr(row, column)
+                if value is not None:
+                    setattr(row, column, new_ring.seal(old.open(value, purpose), purpose))
+                    count += 1
+        version.material = encode_rows(rows, parent_fk)
+    return count
+
+
 def rotate(session: Session, old: Keyring, new_key: bytes) -> RotationReport:
     """Re-seal every secret under ``new_key`` in this transaction; all or nothing."""
     repo = MasterKeyRepository(session)
@@ -82,5 +112,6 @@ def rotate(session: Session, old: Keyring, new_key: bytes) -> RotationReport:
         purpose: str = getattr(Purpose, purpose_name)
         setattr(row, column, new_ring.seal(old.open(getattr(row, column), purpose), purpose))
         count += 1
+    count += _reseal_versions(repo, old, new_ring)
     repo.set_key(new_ring.current_id)
     return RotationReport(old_id, new_ring.current_id, count)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import select, text
@@ -14,6 +14,7 @@ from keyops.storage.models import (
     Jwk,
     KeystoreEnvironment,
     MasterKeyState,
+    ResourceVersion,
     Webhook,
 )
 from keyops.storage.models.base import utcnow
@@ -57,6 +58,12 @@ class MasterKeyRepository:
             state.key_id = key_id
             state.rotated_at = utcnow()
         self.session.flush()
+
+    def versions_holding(self, kinds: Iterable[str]) -> list[ResourceVersion]:
+        """Kept versions of these kinds (their ``material`` holds the rows as stored,
+        sealed columns included: domain/history.py), loaded for update."""
+        stmt = select(ResourceVersion).where(ResourceVersion.kind.in_(list(kinds)))
+        return list(self.session.scalars(stmt).all())
 
     def sealed_values(self) -> Iterator[tuple[Any, str, str]]:
         """(row, attribute, purpose name) of every stored sealed value, rows loaded for
