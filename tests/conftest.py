@@ -158,6 +158,19 @@ def factory(client: httpx.AsyncClient, admin_token: str) -> Factory:
     return Factory(client, admin_token)
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def node_env(
+    client: httpx.AsyncClient, admin_token: str, factory: Factory
+) -> AsyncIterator[str]:
+    """An admin-project environment for gateway nodes a test leaves connected or silent;
+    deleted after the test, so those nodes never fail another test's deploy to every
+    environment of a project."""
+    env = await factory.environment(projects=("admin",))
+    yield env
+    r = await client.delete(f"/apiops/admin/environments/{env}/", headers=bearer(admin_token))
+    assert r.status_code == 200, r.text
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("work")

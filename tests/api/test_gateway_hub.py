@@ -36,9 +36,9 @@ async def _node_row(app: FastAPI, env: str, node: str) -> GatewayNode:
 
 
 async def test_an_idle_poll_runs_no_statement(
-    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory
+    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     first = await _sync(client, token, "idle", -1)
     revision = first.json()["revision"]
@@ -52,9 +52,9 @@ async def test_an_idle_poll_runs_no_statement(
 
 
 async def test_a_change_is_read_and_rendered_once_for_every_node(
-    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory
+    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     nodes = [f"n{i}" for i in range(12)]
     for node in nodes:
@@ -71,9 +71,9 @@ async def test_a_change_is_read_and_rendered_once_for_every_node(
 
 
 async def test_a_revoked_credential_and_a_deleted_environment_stop_at_once(
-    client: httpx.AsyncClient, admin_token: str, factory: Factory
+    client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     assert (await _sync(client, token, "n", -1)).status_code == 200  # cached now
     listed = await client.get(
@@ -97,10 +97,10 @@ async def test_a_revoked_credential_and_a_deleted_environment_stop_at_once(
 
 
 async def test_presence_is_batched_and_a_goodbye_is_never_undone(
-    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory
+    app: FastAPI, client: httpx.AsyncClient, admin_token: str, node_env: str
 ) -> None:
     hub = app.state.keyops.nodes
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     first = await _sync(client, token, "p", -1)
     revision = first.json()["revision"]

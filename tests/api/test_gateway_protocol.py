@@ -81,9 +81,9 @@ async def test_sync_requires_a_node_credential(client: httpx.AsyncClient, admin_
 
 
 async def test_snapshot_then_no_change_then_change(
-    client: httpx.AsyncClient, admin_token: str, factory: Factory
+    client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     first = await _sync(client, token, "n1", -1)
     assert first.status_code == 200
@@ -125,9 +125,9 @@ async def test_snapshot_then_no_change_then_change(
 
 
 async def test_deploy_waits_for_nodes_that_apply(
-    client: httpx.AsyncClient, admin_token: str, factory: Factory
+    client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     since = (await _sync(client, token, "a", -1)).json()["revision"]
     await _sync(client, token, "b", -1)
@@ -150,9 +150,9 @@ async def test_deploy_waits_for_nodes_that_apply(
 
 
 async def test_goodbye_and_revoked_credentials(
-    client: httpx.AsyncClient, admin_token: str, factory: Factory
+    client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     await _sync(client, token, "leaving", -1)
     r = await client.request(
@@ -206,12 +206,12 @@ def _message(r: httpx.Response) -> str:
 
 
 async def test_a_silent_node_fails_deploys_by_name_until_it_is_back(
-    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory
+    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
     """A node killed without goodbye, past the TTL, is not "no node connected": each
     deploy names it as not applied at once (no wait for the timeout), the environment is
     not up to date, and it is PUBLISHED again once the node is back and acknowledges."""
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     first = await _sync(client, token, "gw-3", -1)
     await _ack(client, token, "gw-3", first.json()["revision"])
@@ -248,9 +248,9 @@ async def test_a_silent_node_fails_deploys_by_name_until_it_is_back(
 
 
 async def test_an_admin_removes_a_silent_node(
-    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory
+    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     for node in ("gw-1", "gw-2"):
         got = await _sync(client, token, node, -1)
@@ -287,9 +287,9 @@ async def test_an_admin_removes_a_silent_node(
 
 
 async def test_a_node_silent_past_the_forget_period_stops_counting(
-    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory
+    app: FastAPI, client: httpx.AsyncClient, admin_token: str, factory: Factory, node_env: str
 ) -> None:
-    env = await factory.environment()
+    env = node_env
     token = await _node_token(client, admin_token, env)
     got = await _sync(client, token, "old", -1)
     await _ack(client, token, "old", got.json()["revision"])

@@ -20,9 +20,21 @@ from tests.support.server import free_port
 ADDRESS_FORMS = "expected PATH, unix@PATH, ipv4@HOST:PORT or ipv6@[HOST]:PORT"
 
 
-def gateway_cli(*args: str) -> subprocess.CompletedProcess[str]:
+# Both entry points of the node: the lean one (argparse) and the CLI's (Typer).
+ENTRY_POINTS = {
+    "keyops-gateway": [sys.executable, "-m", "keyops.gateway"],
+    "keyops gateway": [sys.executable, "-c", "from keyops.cli.main import app; app()", "gateway"],
+}
+
+
+@pytest.fixture(params=sorted(ENTRY_POINTS))
+def entry_point(request: pytest.FixtureRequest) -> list[str]:
+    return ENTRY_POINTS[request.param]
+
+
+def gateway_cli(entry: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     """The node's command line with a manager nobody listens on; it must stop at the options."""
-    command = [sys.executable, "-m", "keyops.gateway", "--environment", "e", "--token", "t"]
+    command = [*entry, "--environment", "e", "--token", "t"]
     env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8"}
     return subprocess.run(
         [*command, "--manager", f"http://127.0.0.1:{free_port()}", *args],
@@ -35,10 +47,17 @@ def gateway_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def usage_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The text of Typer's error panel, its lines joined (exit status 2 asserted)."""
+    """The error's text (exit status 2 asserted): argparse's ``prog: error:`` line, or
+    Typer's error panel with its lines joined."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
     lines = [line.strip() for line in result.stderr.splitlines()]
+    argparse_prefix = "keyops-gateway: error: "
+    plain = [
+        line.removeprefix(argparse_prefix) for line in lines if line.startswith(argparse_prefix)
+    ]
+    if plain:
+        return " ".join(plain)
     panel = [line.strip("│").strip() for line in lines if line.startswith("│")]
     return " ".join(panel)
 
@@ -57,9 +76,9 @@ def haproxy_args(out: Path, *more: str) -> list[str]:
     ],
 )
 def test_a_bad_runtime_api_address_is_a_usage_error(
-    tmp_path: Path, socket: str, reason: str
+    tmp_path: Path, entry_point: list[str], socket: str, reason: str
 ) -> None:
-    result = gateway_cli(*haproxy_args(tmp_path / "out", "--haproxy-socket", socket))
+    result = gateway_cli(entry_point, *haproxy_args(tmp_path / "out", "--haproxy-socket", socket))
     assert usage_error(result) == (
         f"Invalid value for --haproxy-socket: not a HAProxy runtime API address: {reason}"
     )
@@ -67,7 +86,7 @@ def test_a_bad_runtime_api_address_is_a_usage_error(
 
 
 def test_haproxy_crt_list_is_checked_and_only_taken_with_the_haproxy_driver(
-    tmp_path: Path,
+    tmp_path: Path, entry_point: list[str]
 ) -> None:
     out, sock = tmp_path / "out", str(tmp_path / "admin.sock")
     cases = {
@@ -90,7 +109,7 @@ def test_haproxy_crt_list_is_checked_and_only_taken_with_the_haproxy_driver(
         ),
     }  # fmt: skip
     for args, expected in cases.items():
-        assert usage_error(gateway_cli(*args)) == expected, args
+        assert usage_error(gateway_cli(entry_point, *args)) == expected, args
 
 
 def test_haproxy_crt_list_reaches_the_driver(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config, driver = build(values)
     except OptionError as exc:
-        parser.error(f"{exc.option}: {exc.message}")
+        parser.error(f"Invalid value for {exc.option}: {exc.message}")
     configure_logging()
     try:
         run_node(config, driver=driver)
