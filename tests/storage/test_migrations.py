@@ -130,3 +130,65 @@ def test_0005_strips_secrets_other_projects_took_from_admin_material(
         4: ("PRIVATE_KEY", 1, None, True),
         5: ("PRIVATE_KEY", 3, None, True),
     }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0011_keeps_every_row_and_never_reuses_an_id(backend: str, tmp_path: Path) -> None:
+    """Rebuilding projects and environments (SQLite) keeps them and what refers to them;
+    after it, the newest row's id is not handed out again once deleted."""
+    with database(backend, tmp_path) as url:
+        sync_url = to_sync_url(to_async_url(url))
+        command.upgrade(alembic_config(sync_url), "0010")
+        engine = create_engine(sync_url, poolclass=pool.NullPool)
+        now = "2026-01-01 00:00:00"
+        try:
+            with engine.begin() as conn:
+                for pid in (101, 102):
+                    conn.execute(
+                        text(
+                            "INSERT INTO projects (id, name, description, created_at)"
+                            " VALUES (:i, :n, '', :t)"
+                        ),
+                        {"i": pid, "n": f"p{pid}", "t": now},
+                    )
+                conn.execute(
+                    text(
+                        "INSERT INTO environments (id, name, description, type, access_url,"
+                        " target, settings_revision, revision, applied_revision, created_at)"
+                        " VALUES (201, 'e201', '', 'TEST', '', 'local', 0, 0, 0, :t)"
+                    ),
+                    {"t": now},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO environment_projects (environment_id, project_id)"
+                        " VALUES (201, 101), (201, 102)"
+                    )
+                )
+            upgrade_to_head(to_async_url(url))
+            with engine.begin() as conn:
+                links = conn.execute(text("SELECT COUNT(*) FROM environment_projects")).scalar()
+                assert links == 2
+                conn.execute(text("DELETE FROM projects WHERE id = 102"))
+                conn.execute(text("DELETE FROM environments WHERE id = 201"))
+                conn.execute(
+                    text(
+                        "INSERT INTO projects (name, description, content_revision, created_at)"
+                        " VALUES ('fresh', '', 0, :t)"
+                    ),
+                    {"t": now},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO environments (name, description, type, access_url,"
+                        " target, settings_revision, revision, applied_revision, created_at)"
+                        " VALUES ('fresh', '', 'TEST', '', 'local', 0, 0, 0, :t)"
+                    ),
+                    {"t": now},
+                )
+                project_id = conn.execute(text("SELECT id FROM projects WHERE name = 'fresh'"))
+                env_id = conn.execute(text("SELECT id FROM environments WHERE name = 'fresh'"))
+                if backend == "sqlite":
+                    assert project_id.scalar_one() > 102 and env_id.scalar_one() > 201
+        finally:
+            engine.dispose()

@@ -12,6 +12,8 @@ from keyops.storage.models.base import Base, UTCDateTime, utcnow
 
 class Project(Base):
     __tablename__ = "projects"
+    # SQLite never hands a deleted row's id out again (caches are keyed by id).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
