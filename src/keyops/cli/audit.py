@@ -1,5 +1,6 @@
 """``keyops audit``: search the audit log over the admin REST API of a running keyops
-(``--url``/``--token`` or ``KEYOPS_URL``/``KEYOPS_TOKEN``; the token needs ROLE_ADMIN),
+(``--url``/``--token``, ``KEYOPS_URL``/``KEYOPS_TOKEN`` or the stored ``--profile``; the
+token needs ROLE_ADMIN),
 and ``keyops audit verify``: walk the hash chain straight from the database."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from keyops.cli.http import call, fail
+from keyops.cli.profiles import DEFAULT_PROFILE, ProfileOption, resolve
 from keyops.config import Settings, to_sync_url
 from keyops.domain import audit
 from keyops.storage.repositories.audit import chain_rows
@@ -47,12 +49,12 @@ def search(
     ] = None,
     page: Annotated[int, typer.Option("--page", min=0)] = 0,
     size: Annotated[int, typer.Option("--size", min=1, max=audit.MAX_PAGE_SIZE)] = 100,
+    profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
     """Show audit entries, newest first."""
     if ctx.invoked_subcommand is not None:
         return
-    if not server or not token:
-        fail("--url and --token (or KEYOPS_URL and KEYOPS_TOKEN) are required", 2)
+    to = resolve(server, token, profile, missing_code=2)
     wanted = {
         "user": user,
         "project": project,
@@ -64,7 +66,7 @@ def search(
         "size": size,
     }
     params = {k: v for k, v in wanted.items() if v is not None}
-    body = call("GET", server, token, "/apiops/admin/audit/", params=params)
+    body = call("GET", to.url, to.token, "/apiops/admin/audit/", params=params)
     table = Table("#", "Time", "User", "Operation", "Project", "Kind", "Name", "Outcome")
     for e in body["resultList"]:
         table.add_row(

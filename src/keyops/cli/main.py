@@ -17,6 +17,7 @@ from keyops.cli.audit import audit_app
 from keyops.cli.backup import backup, restore
 from keyops.cli.expiring import expiring
 from keyops.cli.gateway import gateway
+from keyops.cli.resources import register_client_commands
 from keyops.cli.serverlock import exclusive, hold_shared
 from keyops.cli.startup import (
     Refused,
@@ -57,6 +58,7 @@ app.command("gateway")(gateway)
 app.command("expiring")(expiring)
 app.command("backup")(backup)
 app.command("restore")(restore)
+register_client_commands(app)
 
 out = Console()
 err = Console(stderr=True)

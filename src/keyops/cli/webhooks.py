@@ -1,6 +1,6 @@
 """``keyops webhooks``: add, list and delete webhooks and show their deliveries, over the
-admin REST API of a running keyops (``--url``/``--token`` or ``KEYOPS_URL``/
-``KEYOPS_TOKEN``; the token needs ROLE_ADMIN)."""
+admin REST API of a running keyops (``--url``/``--token``, ``KEYOPS_URL``/
+``KEYOPS_TOKEN`` or the stored ``--profile``; the token needs ROLE_ADMIN)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from keyops.cli.http import call
+from keyops.cli.profiles import DEFAULT_PROFILE, ProfileOption, resolve
 
 webhooks_app = typer.Typer(
     help="Manage webhooks (expiry alerts, change events).", no_args_is_help=True
@@ -19,11 +20,11 @@ webhooks_app = typer.Typer(
 out = Console()
 
 ServerUrl = Annotated[
-    str,
+    str | None,
     typer.Option("--url", envvar="KEYOPS_URL", help="Base URL of the keyops service."),
 ]
 Token = Annotated[
-    str,
+    str | None,
     typer.Option("--token", envvar="KEYOPS_TOKEN", help="An admin's bearer token."),
 ]
 ProjectOption = Annotated[
@@ -43,8 +44,9 @@ def _project_cell(hook: dict[str, Any]) -> str:
 @webhooks_app.command("add")
 def add(
     target: Annotated[str, typer.Argument(help="The URL that receives the events.")],
-    server: ServerUrl,
-    token: Token,
+    server: ServerUrl = None,
+    token: Token = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
     project: ProjectOption = None,
     event: Annotated[
         list[str] | None,
@@ -60,7 +62,8 @@ def add(
     payload: dict[str, Any] = {"url": target}
     if event:
         payload["events"] = event
-    hook = call("POST", server, token, _base(project), json=payload)["result"]
+    to = resolve(server, token, profile, missing_code=2)
+    hook = call("POST", to.url, to.token, _base(project), json=payload)["result"]
     out.print(f"webhook {hook['id']} added for {_project_cell(hook)}: {', '.join(hook['events'])}")
     out.print("secret (shown only now; receivers verify X-Keyops-Signature with it):")
     # Plain print: the secret must be copyable as one line.
@@ -68,9 +71,15 @@ def add(
 
 
 @webhooks_app.command("list")
-def list_(server: ServerUrl, token: Token, project: ProjectOption = None) -> None:
+def list_(
+    server: ServerUrl = None,
+    token: Token = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
+    project: ProjectOption = None,
+) -> None:
     """List every webhook, or a project's."""
-    hooks = call("GET", server, token, _base(project))["resultList"]
+    to = resolve(server, token, profile, missing_code=2)
+    hooks = call("GET", to.url, to.token, _base(project))["resultList"]
     table = Table("id", "project", "url", "events", "created", "by")
     for h in hooks:
         table.add_row(
@@ -87,27 +96,30 @@ def list_(server: ServerUrl, token: Token, project: ProjectOption = None) -> Non
 @webhooks_app.command("delete")
 def delete(
     webhook_id: Annotated[int, typer.Argument(metavar="ID")],
-    server: ServerUrl,
-    token: Token,
+    server: ServerUrl = None,
+    token: Token = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
     project: ProjectOption = None,
 ) -> None:
     """Delete a webhook (with its deliveries)."""
-    call("DELETE", server, token, f"{_base(project)}{webhook_id}/")
+    to = resolve(server, token, profile, missing_code=2)
+    call("DELETE", to.url, to.token, f"{_base(project)}{webhook_id}/")
     out.print(f"webhook {webhook_id} deleted")
 
 
 @webhooks_app.command("deliveries")
 def deliveries(
     webhook_id: Annotated[int, typer.Argument(metavar="ID")],
-    server: ServerUrl,
-    token: Token,
+    server: ServerUrl = None,
+    token: Token = None,
+    profile: ProfileOption = DEFAULT_PROFILE,
     project: ProjectOption = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 100,
 ) -> None:
     """Show a webhook's deliveries: state, attempts, last answer or error."""
-    rows = call(
-        "GET", server, token, f"{_base(project)}{webhook_id}/deliveries/", params={"limit": limit}
-    )["resultList"]
+    to = resolve(server, token, profile, missing_code=2)
+    path = f"{_base(project)}{webhook_id}/deliveries/"
+    rows = call("GET", to.url, to.token, path, params={"limit": limit})["resultList"]
     table = Table("id", "event", "status", "attempts", "last status", "last error", "next attempt")
     for d in rows:
         table.add_row(
