@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import create_engine, pool, text
 
 from tests.cli.admin_cli import Cli, rows
 from tests.conftest import Factory, bearer
@@ -334,6 +335,41 @@ def test_destructive_commands_ask_first(cli: Cli) -> None:
     after = inventory(cli)
     assert after["users"] == [] and after["projects"] == [] and after["envs"] == []
     assert after["tokens"] == []  # deleted with its user, after being revoked
+
+
+def test_a_login_token_is_revoked_only_once_confirmed(cli: Cli, tmp_path: Path) -> None:
+    """A token issued by /auth/token is not in ``token list`` but is revoked by its id (the
+    audit's LOGIN entry names it): asked about like a personal one, never revoked unasked."""
+    cli.ok("user", "create", "lena", "--password", "lena-password-1")
+    with live_server(cli.database_url, tmp_path / "serve", admin_password="pw-admin-1") as server:
+        token = password_token(server.base_url, "lena", "lena-password-1")
+        engine = create_engine(cli.database_url, poolclass=pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                token_id = str(
+                    conn.execute(
+                        text(
+                            "SELECT MAX(t.id) FROM access_tokens t JOIN users u ON"
+                            " u.id = t.user_id WHERE u.username = 'lena'"
+                        )
+                    ).scalar_one()
+                )
+        finally:
+            engine.dispose()
+        result = cli.run("token", "revoke", token_id)
+        assert (result.returncode, result.stderr) == (
+            1,
+            f"error: revoking token {token_id} needs confirmation: answer on a terminal,"
+            " or pass --yes\n",
+        )
+        me = f"{server.base_url}/apiops/projects/"
+        assert httpx.get(me, headers=bearer(token), timeout=30).status_code == 200
+        term = cli.terminal("token", "revoke", token_id)
+        term.expect(f"Revoke token {token_id} (")
+        term.expect(", of lena)? Whatever uses it is refused from now on. [y/N]: ")
+        term.answer("y")
+        assert term.wait() == 0, term.output
+        assert httpx.get(me, headers=bearer(token), timeout=30).status_code == 401
 
 
 def test_yes_skips_the_question_and_unknown_names_are_not_asked_about(cli: Cli) -> None:

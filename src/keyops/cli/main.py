@@ -598,7 +598,8 @@ def token_revoke(
     """Revoke a personal access token (asks first, unless --yes)."""
 
     def ask(session: Session, _s: Settings) -> str | None:
-        record = next((t for t in TokenService(session).list() if t.id == token_id), None)
+        # Any kind: a token issued at login is not listed, but is revoked by id too.
+        record = TokenService(session).find(token_id)
         if record is None or record.revoked_at is not None:
             return None  # not found, or nothing left to do
         return (

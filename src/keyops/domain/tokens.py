@@ -92,9 +92,13 @@ class TokenService:
             user_id = (UserService(self.session).get(username)).id
         return self.tokens.list_all(user_id=user_id, kind=PERSONAL)
 
-    def revoke(self, token_id: int) -> AccessToken:
+    def find(self, token_id: int) -> AccessToken | None:
+        """Any token by id: a personal one or one issued at login (``/auth/token``)."""
         # Ids are 32-bit on PostgreSQL; a larger number would fail in the driver, not here.
-        record = self.tokens.get(token_id) if 0 < token_id <= MAX_ID else None
+        return self.tokens.get(token_id) if 0 < token_id <= MAX_ID else None
+
+    def revoke(self, token_id: int) -> AccessToken:
+        record = self.find(token_id)
         if record is None:
             raise NotFound(f"Token (id: {token_id}) is not found!")
         if record.revoked_at is None:

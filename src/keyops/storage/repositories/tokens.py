@@ -72,7 +72,7 @@ class TokenRepository:
         )
 
     def get(self, token_id: int) -> AccessToken | None:
-        return self.session.get(AccessToken, token_id)
+        return self.session.get(AccessToken, token_id, options=[selectinload(AccessToken.user)])
 
     def list_all(
         self, *, user_id: int | None = None, kind: str | None = None
