@@ -12,12 +12,18 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from keyops.cli.apply import (
+    apply_command,
+    certs_import_command,
+    dump_command,
+    keystores_import_command,
+)
 from keyops.cli.ask import PasswordStdin, UsageProblem, Yes, confirm, fail, password
 from keyops.cli.audit import audit_app
 from keyops.cli.backup import backup, restore
 from keyops.cli.expiring import expiring
 from keyops.cli.gateway import gateway
-from keyops.cli.resources import register_client_commands
+from keyops.cli.resources import certs_app, keystores_app, register_client_commands
 from keyops.cli.serverlock import exclusive, hold_shared
 from keyops.cli.startup import (
     Refused,
@@ -59,6 +65,10 @@ app.command("expiring")(expiring)
 app.command("backup")(backup)
 app.command("restore")(restore)
 register_client_commands(app)
+certs_app.command("import")(certs_import_command)
+keystores_app.command("import")(keystores_import_command)
+app.command("apply")(apply_command)
+app.command("dump")(dump_command)
 
 out = Console()
 err = Console(stderr=True)

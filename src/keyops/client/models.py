@@ -175,6 +175,8 @@ class Jwk(Model):
     source_type: str | None = None
     source_id: str | None = None
     source_url: str | None = None
+    source_environment: str | None = None  # of a JWK derived from a certificate, key, keystore
+    source_alias: str | None = None  # the keystore entry it was derived from
     type: str
     kid: str | None = None
     use_type: str | None = None

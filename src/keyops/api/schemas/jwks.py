@@ -135,6 +135,10 @@ class JwkRead(CamelModel):
     source_type: str | None
     source_id: str | None
     source_url: str | None
+    # Which environment (and keystore alias) of the source it was derived from: additive,
+    # so that a declarative dump can name the whole source.
+    source_environment: str | None = None
+    source_alias: str | None = None
     type: str
     kid: str | None
     use_type: str | None
@@ -156,6 +160,9 @@ def jwk_summary(jwk: Jwk, project_name: str, source_name: str | None) -> dict[st
         "sourceType": jwk.source_type,
         "sourceId": source_name,
         "sourceUrl": jwk.source_url,
+        # Where it was derived from (kept when detached: sourceId says whether it still is).
+        "sourceEnvironment": jwk.source_environment,
+        "sourceAlias": jwk.source_alias,
         "type": KEY_TYPE_LABELS.get(jwk.key_type, jwk.key_type),
         "kid": jwk.kid,
         "useType": jwk.use_type,
