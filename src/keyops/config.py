@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     admin_password: SecretStr | None = None
     token_ttl_seconds: int = Field(default=3600, ge=60, le=60 * 60 * 24 * 30)
+    # The web console (/console/): a session idle this long must log in again.
+    console_idle_seconds: float = Field(default=900.0, gt=0)
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=1024 * 1024, ge=1)
     # How long a deployment waits for an environment (and its gateway nodes) to apply it.

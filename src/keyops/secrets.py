@@ -29,6 +29,7 @@ class Purpose:
     JWK_PRIVATE = "keyops:jwks.private_sealed"
     DEPLOYED_CONTENT = "keyops:deployed_artifacts.content"
     WEBHOOK_SECRET = "keyops:webhooks.secret_sealed"  # noqa: S105
+    CONSOLE_SESSION = "keyops:console.session_cookie"
 
 
 class Secret:

@@ -120,6 +120,8 @@ async def test_certificate_changes_are_audited_with_fingerprints(s: Setting) -> 
     # Newest first, consecutive positions, each linked to the one before.
     assert found[0]["id"] > found[1]["id"] > found[2]["id"]
     assert all(e["tokenId"] is not None for e in found)
+    # Made with a token from /auth/token: the token's name says so.
+    assert all(e["tokenName"] == "client_credentials" for e in found)
     assert all(e["sourceAddress"] == "127.0.0.1" for e in found)
 
 
@@ -230,6 +232,7 @@ async def test_admin_changes_are_audited(
     assert ("LOGIN", "token", None, None, user.username) in seen
     login = next(e for e in recent if e["operation"] == "LOGIN" and e["username"] == user.username)
     assert login["tokenId"] is not None and login["outcome"] == "SUCCESS"
+    assert login["tokenName"] == "client_credentials"
     by_user = await entries(client, admin_token, user="admin", kind="environment")
     assert {e["operation"] for e in by_user} >= {"ENVIRONMENT_CREATE", "ENVIRONMENT_DELETE"}
 
@@ -320,3 +323,26 @@ async def test_a_rollback_is_audited_as_rollback(s: Setting) -> None:
         "before": sha(new.der),
         "after": sha(old.der),
     }
+
+
+async def test_entries_name_the_personal_token_that_made_them(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    label = unique("ci-pipeline")
+    r = await client.post(
+        "/apiops/admin/users/admin/tokens/",
+        json={"name": label},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert r.status_code == 200, r.text
+    pat = r.json()["result"]
+    r = await client.post(
+        "/apiops/admin/projects/",
+        json={"name": unique("pat-proj"), "description": "made with a personal token"},
+        headers={"Authorization": f"Bearer {pat['token']}"},
+    )
+    assert r.status_code == 200, r.text
+    recent = await entries(client, admin_token, size=20)
+    made = next(e for e in recent if e["operation"] == "PROJECT_CREATE")
+    assert made["tokenId"] == pat["id"]
+    assert made["tokenName"] == label

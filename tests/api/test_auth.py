@@ -405,3 +405,53 @@ async def test_reenabled_user_can_log_in_again(
         r = await client.patch(url, json={"enabled": enabled}, headers=bearer(admin_token))
         assert r.status_code == 200, r.text
     await issue_token(client, user.username, user.password)
+
+
+# --- revoking (RFC 7009) -------------------------------------------------------------------
+
+
+async def test_revoke_ends_the_presented_token(client: httpx.AsyncClient) -> None:
+    token = await issue_token(client, "admin", ADMIN_PASSWORD)
+    assert (await client.get("/apiops/projects/", headers=bearer(token))).status_code == 200
+    r = await client.post("/apiops/auth/revoke", data={"token": token})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"success": True}
+    assert r.headers["cache-control"] == "no-store"
+    assert_invalid_token(await client.get("/apiops/projects/", headers=bearer(token)))
+    # Revoking again, or a token that never existed, is not an error (RFC 7009 2.2).
+    assert (await client.post("/apiops/auth/revoke", data={"token": token})).status_code == 200
+    r = await client.post("/apiops/auth/revoke", data={"token": "no-such-token"})
+    assert r.status_code == 200
+
+
+async def test_revoke_ends_a_personal_token_too(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    created = await personal_token(client, admin_token, "admin")
+    r = await client.post("/apiops/auth/revoke/", data={"token": created["token"]})
+    assert r.status_code == 200, r.text
+    assert_invalid_token(await client.get("/apiops/projects/", headers=bearer(created["token"])))
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "message"),
+    [
+        ("", FORM, "token is required!"),
+        ("token=", FORM, "token is required!"),
+        ("token=a&token=b", FORM, "Each parameter may be given only once!"),
+        ("token=a%00b", FORM, None),
+        (
+            '{"token": "a"}',
+            {"content-type": "application/json"},
+            "Request body must be application/x-www-form-urlencoded, not application/json!",
+        ),
+    ],
+)
+async def test_revoke_refuses_bad_bodies(
+    client: httpx.AsyncClient, body: str, headers: dict[str, str], message: str | None
+) -> None:
+    r = await client.post("/apiops/auth/revoke", content=body, headers=headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_request"
+    if message is not None:
+        assert r.json()["error_description"] == message

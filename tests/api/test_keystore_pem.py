@@ -537,6 +537,54 @@ async def test_a_gateway_node_serves_a_pem_keystore(s: Setting, kit: Kit) -> Non
         )
 
 
+async def test_an_update_or_delete_can_not_take_away_a_tls_identity(s: Setting, kit: Kit) -> None:
+    """An environment's nodes serve TLS with a keystore entry: an update that drops the
+    entry (or that environment, or renames the keystore) and a delete are refused and
+    change nothing; once the identity moves elsewhere, both are allowed."""
+    api = api_of(s)
+    env, other = s.envs
+    await api.post_ok(KEYSTORES, body("tls", pem_entry(env, kit.rsa3.pem())))
+    admin = bearer(s.admin_token)
+    identity = f"/apiops/admin/environments/{env}/tls-identity/"
+    r = await s.client.put(
+        identity,
+        json={"projectName": s.project, "keyStoreName": "tls", "aliasName": ALIAS},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    before = await stored(api, "tls")
+    refused = (
+        f"Keystore (name: tls) serves TLS in environment ({env}) with alias ({ALIAS}): keep"
+        " that private key entry, under this name, in that environment, or change the"
+        " environment's TLS identity first (keyops env set-tls)!"
+    )
+    trust_only = make_chain("p256", 1).leaf.cert.public_bytes(serialization.Encoding.PEM)
+    for change in (
+        body("tls", pem_entry(other, kit.rsa3.pem())),  # the environment left out
+        body("other-name", pem_entry(env, kit.rsa3.pem())),  # renamed
+    ):
+        r = await api.put(KEYSTORES, "tls", change)
+        assert r.status_code == 400, r.text
+        assert r.json()["error_description"] == refused
+    r = await api.put(KEYSTORES, "tls", body("tls", pem_entry(env, trust_only)))
+    assert r.status_code == 400, r.text
+    r = await s.client.delete(f"/apiops/projects/{s.project}/keystores/tls/", headers=admin)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_description"] == (
+        f"Keystore (name: tls) serves TLS in environment ({env}): change or clear the"
+        " environment's TLS identity first (keyops env set-tls)!"
+    )
+    assert await stored(api, "tls") == before
+    # Keeping the entry (new material, same alias) is what a rotation is: allowed.
+    await api.put_ok(KEYSTORES, "tls", body("tls", pem_entry(env, kit.ec2.pem())))
+    r = await s.client.put(
+        identity, json={"projectName": None, "keyStoreName": None, "aliasName": None}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    r = await s.client.delete(f"/apiops/projects/{s.project}/keystores/tls/", headers=admin)
+    assert r.status_code == 200, r.text
+
+
 # --- refusals ----------------------------------------------------------------------------------
 
 

@@ -531,3 +531,32 @@ async def test_change_events_arrive_signed_and_scoped_to_their_project(
     # The other project's webhook heard nothing of it.
     await asyncio.sleep(0.3)
     assert receiver.on(other_path) == []
+
+
+async def test_jwk_changes_send_change_events(
+    api: httpx.AsyncClient, token: str, make: Factory, receiver: Receiver
+) -> None:
+    """A JWK generated, renamed and deleted: created, replaced, deleted, each naming the
+    project's environments (a JWK is published in every one of them)."""
+    project = await make.project("admin")
+    env = await make.environment(projects=(project,))
+    path = f"/jwk-changes-{unique('p')}"
+    hook = await add_hook(
+        api, token, receiver.at(path), project=project, events=["created", "replaced", "deleted"]
+    )
+    base = f"/apiops/projects/{project}/jwks/"
+    headers = {"Authorization": f"Bearer {token}"}
+    name, renamed = unique("jwk"), unique("jwk")
+    body = {"name": name, "type": "EC", "ec": {"curveType": "P256", "algorithm": "ES256"}}
+    r = await api.post(base + "generate", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    r = await api.put(f"{base}{name}/", json={"name": renamed}, headers=headers)
+    assert r.status_code == 200, r.text
+    r = await api.delete(f"{base}{renamed}/", headers=headers)
+    assert r.status_code == 200, r.text
+    got = await receive(receiver, path, 3)
+    assert all(r.verifies(hook["secret"]) for r in got)
+    seen = sorted((r.json["event"], r.json["name"]) for r in got)
+    assert seen == sorted([("created", name), ("replaced", renamed), ("deleted", renamed)])
+    assert all(r.json["kind"] == "jwk" and r.json["project"] == project for r in got)
+    assert all(env in r.json["environments"] for r in got)

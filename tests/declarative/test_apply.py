@@ -200,6 +200,24 @@ def test_prune_deletes_what_the_file_dropped(
     assert not plan(kc, load(path), prune=True).pending
 
 
+def test_prune_leaves_jwks_a_file_can_not_describe(
+    kc: Client, setting: Setting, files: Path, mats: tuple[Material, Material, Material]
+) -> None:
+    """A generated JWK (or one from a URL, pasted, detached) is not written by dump and
+    can not be made by apply: --prune must not delete it, and says it kept it."""
+    path = write_spec(files, setting, *mats)
+    apply(kc, plan(kc, load(path)))
+    p = setting.project
+    kc.jwks.generate(p, "made-here", "EC", options={"curveType": "P256", "algorithm": "ES256"})
+    pruning = plan(kc, load(path), prune=True)
+    assert not pruning.pending
+    (kept,) = [a for a in pruning.actions if a.name == "made-here"]
+    assert kept.op == "unchanged"
+    assert kept.reason == "kept: not described by a keyops.yaml (sourceType GENERATE)"
+    assert apply(kc, pruning).error is None
+    assert "made-here" in {j.name for j in kc.jwks.list(p).result_list}
+
+
 def _state(kc: Client, project: str) -> dict[str, Any]:
     """What a project holds, by content: fingerprints and the JWKs' keys."""
     certs = {

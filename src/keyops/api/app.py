@@ -40,6 +40,7 @@ from keyops.api.routers import (
     webhooks,
 )
 from keyops.config import Settings
+from keyops.console import views as console
 from keyops.deploy.registry import target_names
 from keyops.deploy.service import Deployer
 from keyops.domain import audit as audit_log
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
         audit,
     ):
         app.include_router(module.router)
+    app.include_router(console.router)  # the web console, a client of the routes above
     _install_openapi_routes(app)
     # Last, so its middleware is outermost: it times every answer.
     metrics_api.install(app, settings)

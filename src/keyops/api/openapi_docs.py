@@ -153,6 +153,8 @@ _PARSE = (
 OPERATION_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("POST", "/apiops/auth/token"): "Issues a personal access token for a user's credentials"
     " (OAuth2 client credentials grant); send it as `Authorization: Bearer ...`",
+    ("POST", "/apiops/auth/revoke"): "Revokes the access token given as `token` (RFC 7009):"
+    " holding it is enough; an unknown or already revoked token answers 200 too",
     ("GET", "/apiops/test/healthcheck"): "Answers OK while the service and its database are up;"
     " needs no token",
     ("GET", "/apiops/test/hello/{name}"): "Greets the caller by name: checks that a token is"

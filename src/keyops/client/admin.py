@@ -25,7 +25,7 @@ ADMIN = "/apiops/admin"
 
 
 class Auth(Group[Mode]):
-    """``POST /apiops/auth/token``: the OAuth2 client-credentials grant."""
+    """``POST /apiops/auth/token``: the OAuth2 client-credentials grant; ``revoke``."""
 
     @operation
     def token(self, username: str, password: str) -> Call[AccessToken]:
@@ -40,6 +40,17 @@ class Auth(Group[Mode]):
             "/apiops/auth/token",
             lambda r: AccessToken.model_validate(r.json()),
             data=form,
+            authenticated=False,
+        )
+
+    @operation
+    def revoke(self, token: str) -> Call[None]:
+        """End ``token`` now (RFC 7009; an unknown token is not an error)."""
+        return Call(
+            "POST",
+            "/apiops/auth/revoke",
+            lambda r: None,
+            data={"token": token},
             authenticated=False,
         )
 

@@ -134,6 +134,7 @@ class AuditEntry(Model):
     time: datetime
     username: str | None = None
     token_id: int | None = None
+    token_name: str | None = None
     source_address: str | None = None
     request_id: str | None = None
     operation: str

@@ -34,16 +34,11 @@ import yaml
 
 from keyops.client import Client
 from keyops.crypto.jwk import JwkError, key_thumbprint
+from keyops.declarative.schema import jwk_source_kind
 
 __all__ = ["SecretMode", "dump", "env_name"]
 
 SecretMode = Literal["file", "env", "inline"]
-_DERIVED = {
-    "CERTIFICATE": "certificate",
-    "PUBLIC_KEY": "key",
-    "PRIVATE_KEY": "key",
-    "KEYSTORE": "keystore",
-}
 
 
 def env_name(project: str, name: str, what: str) -> str:
@@ -206,11 +201,8 @@ class _Writer:
         out: dict[str, Any] = {}
         sources: dict[str, set[str]] = {"certificate": set(), "key": set(), "keystore": set()}
         for jwk in self.client.jwks.list(project).result_list:
-            kind = (
-                "keystore" if jwk.source_type == "KEYSTORE" else _DERIVED.get(jwk.source_type or "")
-            )
-            if kind is None or jwk.source_id is None or jwk.source_environment is None:
-                why = "detached from its source" if kind else f"sourceType {jwk.source_type}"
+            kind, why = jwk_source_kind(jwk.source_type, jwk.source_id, jwk.source_environment)
+            if kind is None or jwk.source_id is None:
                 self.notes.append(f"{project}: jwk {jwk.name} is not written ({why})")
                 continue
             origin: dict[str, Any] = {kind: jwk.source_id, "environment": jwk.source_environment}

@@ -33,6 +33,7 @@ from keyops.declarative.schema import (
     DesiredProject,
     DesiredState,
     SpecError,
+    jwk_source_kind,
 )
 
 __all__ = ["KINDS", "Action", "Kind", "Op", "Plan", "plan"]
@@ -258,7 +259,17 @@ class _Planner:
                     wanted,
                 )
             self.actions.append(action)
-        self._prune("jwk", p.name, listed, p.jwks)
+        # A JWK a file can not describe (URL, pasted, generated, detached) is never
+        # pruned: apply could not make it again. The plan says it was left alone.
+        managed = []
+        for name, got in listed.items():
+            kind, why = jwk_source_kind(got.source_type, got.source_id, got.source_environment)
+            if kind is not None:
+                managed.append(name)
+            elif self.prune and name not in p.jwks:
+                reason = f"kept: not described by a keyops.yaml ({why})"
+                self.actions.append(Action("unchanged", "jwk", p.name, name, reason))
+        self._prune("jwk", p.name, managed, p.jwks)
 
 
 def _identity_of(

@@ -62,6 +62,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "UpdateJwks",
+    "jwk_source_kind",
     "load",
     "parse",
     "resolve",
@@ -519,3 +520,26 @@ def load(path: Path | str, *, environ: Mapping[str, str] | None = None) -> Desir
         raise SpecError(f"{path}: not UTF-8 text") from None
     spec = parse(text, source=str(path))
     return resolve(spec, base_dir=path.parent, environ=environ, source=str(path))
+
+
+_DERIVED_KINDS = {
+    "CERTIFICATE": "certificate",
+    "PUBLIC_KEY": "key",
+    "PRIVATE_KEY": "key",
+    "KEYSTORE": "keystore",
+}
+
+
+def jwk_source_kind(
+    source_type: str | None, source_id: str | None, source_environment: str | None
+) -> tuple[str | None, str]:
+    """Which kind of a keyops.yaml a server JWK is made from (``certificate``, ``key``,
+    ``keystore``), or None with the reason a file can not describe it: a JWK from a URL,
+    pasted or generated, or one detached from its source. ``dump`` leaves those out, and
+    ``apply --prune`` leaves them alone (it can not make them again)."""
+    kind = _DERIVED_KINDS.get(source_type or "")
+    if kind is None:
+        return None, f"sourceType {source_type}"
+    if source_id is None or source_environment is None:
+        return None, "detached from its source"
+    return kind, ""

@@ -422,6 +422,12 @@ class AuditFilter:
     until: datetime | None = None
 
 
+def token_names(session: Session, rows: Sequence[Any]) -> dict[int, str]:
+    """The name of each token that made one of ``rows`` (login tokens are named
+    ``client_credentials``, personal ones as their owner named them)."""
+    return AuditRepository(session).token_names([r.token_id for r in rows if r.token_id])
+
+
 def search(session: Session, f: AuditFilter, page: int, size: int) -> tuple[list[Any], int]:
     """One page of matching entries, newest first, and how many match in all."""
     size = max(1, min(size, MAX_PAGE_SIZE))

@@ -5,7 +5,7 @@ With N nodes polling every ``gateway_poll_seconds``, a poll that opened transact
 transactions per second at idle, and a change rebuilt the same snapshot once per node.
 The hub keeps what those answers need, per replica, and is told when it goes stale:
 
-- **Credentials**: token digest -> environment id, kept ``CACHE_SECONDS`` and dropped
+- **Credentials**: token digest -> environment id, kept ``CREDENTIAL_SECONDS`` and dropped
   at once when any credential is revoked or an environment deleted
   (``notify.CREDENTIALS``, heard from every replica).
 - **Revisions**: environment id -> committed revision, dropped on the environment's
@@ -15,11 +15,17 @@ The hub keeps what those answers need, per replica, and is told when it goes sta
 - **Snapshots**: one body per (environment, revision), built once and sent to every
   node (a revision's content never changes); the last ``SNAPSHOTS_KEPT`` are kept.
 - **Presence**: a node's first poll through this replica marks it connected at once (a
-  deploy must count it); later polls and the refreshes of a waiting poll are gathered
-  and written in one statement batch every ``flush_seconds``, only for nodes still
-  connected (a goodbye through another replica is never undone). A goodbye or removal
-  anywhere (``notify.goodbye_topic``) makes the next poll of that environment's nodes
-  say hello again.
+  deploy must count it), and so does its first poll after ``HELLO_SECONDS``; later polls
+  and the refreshes of a waiting poll are gathered and written in one statement batch
+  every ``flush_seconds``, only for nodes still connected (a goodbye through another
+  replica is never undone). A goodbye or removal anywhere (``notify.goodbye_topic``)
+  makes the next poll of that environment's nodes say hello again.
+- **Acknowledgements**: written in groups (group commit). An ack that arrives while the
+  previous group is being written waits for it and goes into the next one, with every
+  other ack that arrived meanwhile: one transaction, one notification and one "has every
+  node caught up?" check per environment per group, not per ack. When a change reaches
+  1,000 nodes, their acks cost tens of transactions instead of 1,000, each of which
+  re-read all 1,000 nodes. A lone ack is written at once, as before.
 
 Every cache is dropped whenever the notifier may have missed something (``notify.ANY``:
 the LISTEN connection came back, or a sibling SQLite process committed).
@@ -29,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -39,26 +47,47 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from keyops.config import Settings
 from keyops.domain.gateway import GatewayService, node_name
+from keyops.errors import KeyopsError
 from keyops.secrets import Keyring
 from keyops.storage import notify
 from keyops.storage.db import UNAVAILABLE, Database
+from keyops.storage.models import GatewayNode
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.gateway import GatewayRepository
 
 log = logging.getLogger("keyops.gateway")
 
 CACHE_SECONDS = 10.0
+# Credentials and hellos are kept longer than a poll (every poll would read or write
+# again otherwise): a revocation, a deleted environment, a goodbye or a removal drops
+# them at once, in every replica (and everything when a notification may be lost).
+CREDENTIAL_SECONDS = 600.0
+HELLO_SECONDS = 600.0
 SNAPSHOTS_KEPT = 32
+ACKS_PER_GROUP = 500
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     revision: int
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """What a node reported (``POST /apiops/gateway/ack/``), its name already checked."""
+
+    node: str
+    revision: int
+    listen: str
+    fingerprints: dict[str, Any]
+    error: str | None
 
 
 class NodeHub:
@@ -90,6 +119,8 @@ class NodeHub:
         # (environment id, node) -> when this replica last wrote it connected.
         self._said_hello: dict[tuple[int, str], float] = {}
         self._seen: dict[tuple[int, str], datetime] = {}
+        self._acks: list[tuple[int, Ack, asyncio.Future[None]]] = []
+        self._ack_writer: asyncio.Task[None] | None = None
         db.notifier.add_listener(self._heard)
 
     # --- staleness -------------------------------------------------------------------
@@ -137,7 +168,7 @@ class NodeHub:
         env_id = await self.db.read(read)
         with self._lock:
             if generation == self._credentials_generation:
-                self._credentials[digest] = (env_id, now + CACHE_SECONDS)
+                self._credentials[digest] = (env_id, now + CREDENTIAL_SECONDS)
         return env_id
 
     async def revision(self, env_id: int) -> int:
@@ -213,7 +244,7 @@ class NodeHub:
         now = time.monotonic()
         with self._lock:
             said = self._said_hello.get(key)
-        if said is not None and now - said < self.refresh_seconds:
+        if said is not None and now - said < HELLO_SECONDS:
             self.seen(env_id, node)
             return
 
@@ -243,9 +274,82 @@ class NodeHub:
             batch, self._seen = self._seen, {}
         if not batch:
             return 0
-        rows = [{"environment_id": e, "name": n, "at": at} for (e, n), at in batch.items()]
+        # In key order, as the acks' groups write them: two transactions that update the
+        # same rows lock them in the same order (no deadlock).
+        rows = [{"environment_id": e, "name": n, "at": at} for (e, n), at in sorted(batch.items())]
         await self.db.write(lambda s: GatewayRepository(s).refresh_many(rows))
         return len(rows)
+
+    # --- acknowledgements -------------------------------------------------------------
+
+    async def ack(self, env_id: int, ack: Ack) -> None:
+        """Record what a node applied, as ``GatewayService.ack`` does, in the next group
+        written (Unauthorized if the environment is gone)."""
+        ack = Ack(node_name(ack.node), ack.revision, ack.listen, ack.fingerprints, ack.error)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks.append((env_id, ack, future))
+        if self._ack_writer is None or self._ack_writer.done():
+            self._ack_writer = asyncio.create_task(self._write_acks())
+        # A request that goes away meanwhile does not take its ack out of the group.
+        await asyncio.shield(future)
+
+    async def _write_acks(self) -> None:
+        while self._acks:
+            group = self._acks[:ACKS_PER_GROUP]
+            del self._acks[:ACKS_PER_GROUP]
+            try:
+                failed = await self.db.write(functools.partial(self._record, group=group))
+            except Exception as exc:
+                if len(group) == 1 or isinstance(exc, UNAVAILABLE):
+                    for *_, future in group:
+                        _fail(future, exc)
+                    continue
+                # One ack spoilt the transaction (an environment deleted meanwhile...):
+                # each is written on its own, so only that one fails.
+                for item in group:
+                    try:
+                        failed = await self.db.write(functools.partial(self._record, group=[item]))
+                    except Exception as one:
+                        _fail(item[2], one)
+                    else:
+                        _answer([item], failed)
+                continue
+            _answer(group, failed)
+
+    def _record(
+        self, session: Session, group: list[tuple[int, Ack, asyncio.Future[None]]]
+    ) -> dict[int, KeyopsError]:
+        """The group's acks in one transaction; environments that refused, by id."""
+        service = self._service(session)
+        failed: dict[int, KeyopsError] = {}
+        for env_id in sorted({e for e, _, _ in group}):
+            try:
+                env = service.reload_id(env_id)
+            except KeyopsError as exc:  # deleted: its credentials went with it
+                failed[env_id] = exc
+                continue
+            # A node's last ack in the group is what sequential writes would leave.
+            latest = {ack.node: ack for e, ack, _ in group if e == env_id}
+            now = utcnow()
+            rows = [
+                {
+                    # What GatewayService.ack writes for one node.
+                    "environment_id": env_id,
+                    "name": ack.node,
+                    "last_seen": now,
+                    "applied_revision": max(0, int(ack.revision)),
+                    "listen": ack.listen[:300],
+                    "fingerprints_json": json.dumps(ack.fingerprints)[:100_000],
+                    "last_error": ack.error[:2000] if ack.error else None,
+                }
+                # In name order, as the presence batch writes: no deadlock between them.
+                for ack in sorted(latest.values(), key=lambda a: a.node)
+            ]
+            _save_nodes(session, rows)
+            notify.publish(session, notify.nodes_topic(env_id))
+            # Once per environment and group (it reads all of the environment's nodes).
+            service._confirm_if_caught_up(env)
+        return failed
 
     async def run(self) -> None:
         """Flush every ``flush_seconds`` (and once more when stopped)."""
@@ -264,3 +368,33 @@ class NodeHub:
 
     def _service(self, session: Session) -> GatewayService:
         return GatewayService.of(session, self.keyring, self.settings)
+
+
+def _save_nodes(session: Session, rows: list[dict[str, Any]]) -> None:
+    """``GatewayRepository.save_node`` for many nodes: one upsert statement, executed
+    for every row (rows with the same keys, none twice)."""
+    bind = session.get_bind()
+    insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(GatewayNode)
+    keys = ("environment_id", "name")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={k: stmt.excluded[k] for k in rows[0] if k not in keys},
+    )
+    session.execute(stmt, rows)
+
+
+def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+        future.exception()  # retrieved: no "never retrieved" warning if its request left
+
+
+def _answer(
+    group: list[tuple[int, Ack, asyncio.Future[None]]], failed: dict[int, KeyopsError]
+) -> None:
+    for env_id, _, future in group:
+        if env_id in failed:
+            _fail(future, failed[env_id])
+        elif not future.done():
+            future.set_result(None)

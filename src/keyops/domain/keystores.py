@@ -35,6 +35,7 @@ from keyops.domain.resources import Derive, PerEnvironmentService
 from keyops.errors import BadRequest
 from keyops.secrets import Purpose
 from keyops.storage.models import Environment, Keystore, KeystoreEnvironment, Project
+from keyops.storage.repositories.environments import EnvironmentRepository
 from keyops.storage.repositories.keystores import KeystoreRepository
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -167,6 +168,47 @@ class KeystoreService(
             # Loaded again under the lock after the parse, fresh, not from this session.
             self.session.expunge(keystore)
         return self._jobs(project, inp)[1]
+
+    def check_conflicts(
+        self, project: Project, name: str, valid: KeystoreFields, except_id: int | None
+    ) -> None:
+        """An update must keep every environment's TLS identity it holds: the private-key
+        entry its gateway nodes serve TLS with, under the same keystore name (decision
+        in docs/decisions.md: a node would otherwise lose its certificate)."""
+        if except_id is None:
+            return
+        current = self.session.get(Keystore, except_id)
+        if current is None:
+            return
+        envs = EnvironmentRepository(self.session).serving_tls_from(project.name, current.name)
+        by_env = {c.env.id: c for c in valid.checked}
+        for env in envs:
+            checked = by_env.get(env.id)
+            alias = env.tls_alias or ""
+            keeps = (
+                name == current.name
+                and checked is not None
+                and any(
+                    e.kind == "PRIVATE_KEY" and e.alias.lower() == alias.lower()
+                    for e in checked.parsed.entries
+                )
+            )
+            if not keeps:
+                raise BadRequest(
+                    f"Keystore (name: {current.name}) serves TLS in environment ({env.name})"
+                    f" with alias ({alias}): keep that private key entry, under this name, in"
+                    " that environment, or change the environment's TLS identity first"
+                    " (keyops env set-tls)!"
+                )
+
+    def check_delete(self, project: Project, resource: Keystore) -> None:
+        envs = EnvironmentRepository(self.session).serving_tls_from(project.name, resource.name)
+        if envs:
+            names = ", ".join(e.name for e in envs)
+            raise BadRequest(
+                f"Keystore (name: {resource.name}) serves TLS in environment ({names}):"
+                " change or clear the environment's TLS identity first (keyops env set-tls)!"
+            )
 
     def validate(self, project: Project, inp: KeystoreInput) -> KeystoreFields:
         envs, jobs = self._jobs(project, inp)

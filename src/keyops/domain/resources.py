@@ -105,6 +105,9 @@ class PerEnvironmentService(Generic[M, R, In, V]):
     def check_conflicts(self, project: Project, name: str, valid: V, except_id: int | None) -> None:
         """Checks against the project's other resources; ``except_id`` is the one updated."""
 
+    def check_delete(self, project: Project, resource: M) -> None:
+        """Checks before a delete: something else may still need the resource."""
+
     def rows(self, project: Project, valid: V) -> list[R]:
         """The per-environment rows, in the order of ``valid.environments``."""
         raise NotImplementedError
@@ -240,6 +243,7 @@ class PerEnvironmentService(Generic[M, R, In, V]):
         resource = self.repo.get(project.id, name, for_update=True)
         if resource is None:
             raise self.not_found(name)
+        self.check_delete(project, resource)
         keep_version(self, project, resource, name, author, "DELETED")
         audit.note(  # audit: the entry appended with this transaction's commit
             self.session,

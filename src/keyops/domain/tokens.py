@@ -105,6 +105,14 @@ class TokenService:
             record.revoked_at = utcnow()
         return record
 
+    def revoke_presented(self, token: str) -> bool:
+        """Revoke the token itself (RFC 7009: holding it is enough); False if unknown."""
+        found = self.tokens.credentials(hash_token(token))
+        if found is None:
+            return False
+        self.revoke(found.token_id)
+        return True
+
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for; Unauthorized if it does not hold."""
         digest = hash_token(token)

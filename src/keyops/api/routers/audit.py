@@ -23,6 +23,8 @@ class AuditEntryRead(CamelModel):
     time: datetime
     username: str | None
     token_id: int | None
+    # Additive: the token's name (``client_credentials`` for one issued at login).
+    token_name: str | None = None
     source_address: str | None
     request_id: str | None
     operation: str
@@ -47,12 +49,13 @@ class AuditPage(CamelModel):
     total_count: int
 
 
-def _read(row: Any) -> AuditEntryRead:
+def _read(row: Any, token_names: dict[int, str]) -> AuditEntryRead:
     return AuditEntryRead(
         id=row.id,
         time=row.at,
         username=row.username,
         token_id=row.token_id,
+        token_name=token_names.get(row.token_id) if row.token_id else None,
         source_address=row.source_address,
         request_id=row.request_id,
         operation=row.operation,
@@ -91,7 +94,8 @@ async def search(
 
     def read(session: Session) -> AuditPage:
         rows, total = audit.search(session, filters, page, size)
-        items = [_read(r) for r in rows]
+        names = audit.token_names(session, rows)
+        items = [_read(r, names) for r in rows]
         return AuditPage(
             result_list=items, result_count=len(items), page=page, size=size, total_count=total
         )

@@ -24,6 +24,27 @@ router = SlashAgnosticRouter(prefix="/apiops/auth", tags=["auth"])
 FORM = "application/x-www-form-urlencoded"
 
 
+async def _form_fields(request: Request) -> dict[str, list[str]]:
+    """The urlencoded body's fields, each given once and free of NUL; 400 otherwise."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != FORM:
+        raise BadRequest(
+            f"Request body must be {FORM}, not {content_type or 'empty'}!",
+            error="invalid_request",
+        )
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    # parse_qs keeps repeated fields; a repeated credential is ambiguous, so refuse it.
+    fields = parse_qs(raw, keep_blank_values=True)
+    if any(len(v) > 1 for v in fields.values()):
+        raise BadRequest("Each parameter may be given only once!", error="invalid_request")
+    # PostgreSQL text can not hold NUL: refuse it before the credential is looked up.
+    for name, values in fields.items():
+        problem = nul_problem("A parameter name", name) or nul_problem(name, values[0])
+        if problem is not None:
+            raise BadRequest(problem, error="invalid_request")
+    return fields
+
+
 @router.post(
     "/token",
     response_model=TokenRead,
@@ -48,22 +69,7 @@ FORM = "application/x-www-form-urlencoded"
     },
 )
 async def create_token(request: Request, k: KeyopsDep) -> Response:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != FORM:
-        raise BadRequest(
-            f"Request body must be {FORM}, not {content_type or 'empty'}!",
-            error="invalid_request",
-        )
-    raw = (await request.body()).decode("utf-8", errors="replace")
-    # parse_qs keeps repeated fields; a repeated credential is ambiguous, so refuse it.
-    fields = parse_qs(raw, keep_blank_values=True)
-    if any(len(v) > 1 for v in fields.values()):
-        raise BadRequest("Each parameter may be given only once!", error="invalid_request")
-    # PostgreSQL text can not hold NUL: refuse it before the credential is looked up.
-    for name, values in fields.items():
-        problem = nul_problem("A parameter name", name) or nul_problem(name, values[0])
-        if problem is not None:
-            raise BadRequest(problem, error="invalid_request")
+    fields = await _form_fields(request)
 
     def field(name: str) -> str | None:
         values = fields.get(name)
@@ -92,4 +98,35 @@ async def create_token(request: Request, k: KeyopsDep) -> Response:
     body = TokenRead(access_token=issued.token, expires_in=ttl)
     return ContractJSONResponse(
         body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
+
+
+@router.post(
+    "/revoke",
+    summary="Revoke an access token (RFC 7009)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["token"],
+                        "properties": {"token": {"type": "string", "format": "password"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def revoke_token(request: Request, k: KeyopsDep) -> Response:
+    """Holding a token is enough to end it (the console's logout, ``keyops logout``). As
+    RFC 7009 says, an unknown or already revoked token answers 200 too."""
+    values = (await _form_fields(request)).get("token")
+    token = values[0] if values else ""
+    if not token:
+        raise BadRequest("token is required!", error="invalid_request")
+    await k.db.write(lambda s: TokenService(s).revoke_presented(token))
+    return ContractJSONResponse(
+        {"success": True}, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
     )

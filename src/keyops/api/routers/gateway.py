@@ -4,11 +4,12 @@ Nodes authenticate with a per-environment node credential, not a user token. Wha
 poll needs (the credential, the environment's revision, its snapshot, the node's
 presence) comes from the replica's ``NodeHub`` (domain/gateway_hub.py): an idle poll
 runs no statement and holds no transaction; a change is read and rendered once per
-replica, whatever the number of nodes.
+replica, whatever the number of nodes, and the acks it brings are written in groups.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -23,10 +24,10 @@ from keyops.api.responses import ContractJSONResponse
 from keyops.api.routing import SlashAgnosticRouter
 from keyops.api.schemas.common import CamelModel
 from keyops.domain.gateway import GatewayService
+from keyops.domain.gateway_hub import Ack, NodeHub
 from keyops.storage import notify
 
 router = SlashAgnosticRouter(prefix="/apiops/gateway", tags=["gateway"])
-DISCONNECT_CHECK_SECONDS = 1.0
 
 
 class AckDriver(CamelModel):
@@ -94,20 +95,62 @@ async def sync(
         # once, even of an environment still at revision 0. A node ahead of the manager
         # (a database restored from backup) gets the manager's state too, rather than
         # waiting for revisions that may never come.
-        while since >= 0 and revision == since:
-            # A poll longer than the node TTL keeps the node counted as connected.
-            if time.monotonic() - touched > hub.refresh_seconds:
-                hub.seen(env, node)
-                touched = time.monotonic()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or await request.is_disconnected():
+        if since >= 0 and revision == since:
+            revision = await _wait(request, changes, hub, env, node, since, deadline, touched)
+            if revision == since:
                 return Response(status_code=204)
-            # Woken by a commit to this environment in any replica (LISTEN/NOTIFY on
-            # PostgreSQL); the short slice only notices a node that went away.
-            if await changes.wait(min(remaining, DISCONNECT_CHECK_SECONDS)):
-                revision = await hub.revision(env)
     snapshot = await hub.snapshot(env, revision)
     return Response(snapshot.body, media_type=ContractJSONResponse.media_type)
+
+
+async def _wait(
+    request: Request,
+    changes: notify.Subscription,
+    hub: NodeHub,
+    env: int,
+    node: str,
+    since: int,
+    deadline: float,
+    touched: float,
+) -> int:
+    """The environment's revision once it moved past ``since``, or ``since`` when the
+    poll is over (its deadline passed, or the node went away).
+
+    A waiting poll wakes only when its environment changed (a commit in any replica:
+    LISTEN/NOTIFY on PostgreSQL), when the node's presence is due (a poll longer than the
+    node TTL keeps the node counted as connected) or when the node closes its connection
+    (the ASGI server's ``http.disconnect``): no timer ticks per poll while nothing happens.
+    """
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        while True:
+            now = time.monotonic()
+            if now - touched >= hub.refresh_seconds:
+                hub.seen(env, node)
+                touched = now
+            remaining = deadline - now
+            if remaining <= 0 or gone.done():
+                return since
+            heard = asyncio.ensure_future(
+                changes.wait(min(remaining, touched + hub.refresh_seconds - now))
+            )
+            await asyncio.wait({heard, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not heard.done():  # the node went away
+                heard.cancel()
+                return since
+            if heard.result():
+                revision = await hub.revision(env)
+                if revision != since:
+                    return revision
+    finally:
+        gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closed the connection (the request has no body to read:
+    the next ASGI message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.delete("/sync/", summary="A node going away (gateway nodes)")
@@ -131,12 +174,8 @@ async def goodbye(
 )
 async def ack(request: Request, env: NodeEnvironment, k: KeyopsDep) -> dict[str, Any]:
     body = await _ack_body(request)
-
-    def work(session: Session) -> None:
-        fresh = _service(session, k).reload_id(env)
-        _service(session, k).ack(
-            fresh, body.node, body.revision, body.listen, body.fingerprints, body.error
-        )
-
-    await k.db.write(work)
+    # Written with the other acks that arrive meanwhile, in one transaction (the hub).
+    await k.nodes.ack(
+        env, Ack(body.node, body.revision, body.listen, body.fingerprints, body.error)
+    )
     return {"success": True}

@@ -26,6 +26,7 @@ from keyops.domain.jwks.model import (
 )
 from keyops.domain.jwks.sources import SourceResolver
 from keyops.domain.material import full_jwk
+from keyops.domain.webhooks import resource_changed
 from keyops.errors import BadRequest
 from keyops.secrets import Keyring, Purpose
 from keyops.storage.integrity import is_unique_violation
@@ -175,7 +176,19 @@ class JwkService:
         plan = ChangePlan()
         plan.touch_project(project.name)
         self.deploy_everywhere(project, row, plan)
+        self._changed("created", project, row.name)
         return JwkChange(row, plan)
+
+    def _changed(self, event: str, project: Project, name: str) -> None:
+        """The change event for webhooks subscribed to it, in this transaction."""
+        resource_changed(
+            self.session,
+            event,
+            project,
+            "jwk",
+            name,
+            lambda: [e.name for e in self.environments_of(project)],
+        )
 
     def update(
         self, project: Project, name: str, new_name: str | None, description: str | None
@@ -206,6 +219,7 @@ class JwkService:
                 raise BadRequest(f"JWK (name: {target}) is already exist!") from None
             raise
         self.deploy_everywhere(project, jwk, plan)
+        self._changed("replaced", project, target)
         return JwkChange(jwk, plan)
 
     def delete(self, project: Project, name: str) -> JwkChange:
@@ -215,4 +229,5 @@ class JwkService:
         for env in self.environments_of(project):
             plan.undeploy(env, jwk_ref(project.name, jwk.name))
         self.jwks.delete(jwk)
+        self._changed("deleted", project, jwk.name)
         return JwkChange(jwk, plan)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from keyops.storage.models.audit import AuditEntry
+from keyops.storage.models.tokens import AccessToken
 from keyops.storage.prepared import Prepared
 
 _A = AuditEntry
@@ -79,6 +80,16 @@ class AuditRepository:
             .all()
         )
         return list(rows), int(total)
+
+    def token_names(self, token_ids: Sequence[int]) -> dict[int, str]:
+        """The names of the tokens that made some entries, in one query (a token whose
+        user was deleted is gone, and has no name any more)."""
+        if not token_ids:
+            return {}
+        found = self.session.execute(
+            select(AccessToken.id, AccessToken.name).where(AccessToken.id.in_(set(token_ids)))
+        )
+        return {row.id: row.name for row in found}
 
 
 def chain_rows(conn: Connection, batch: int = 1000) -> Iterator[dict[str, Any]]:

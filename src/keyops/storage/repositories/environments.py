@@ -38,6 +38,13 @@ class EnvironmentRepository:
     def get_by_name(self, name: str) -> Environment | None:
         return self.session.scalar(select(Environment).where(Environment.name == name))
 
+    def serving_tls_from(self, project_name: str, keystore_name: str) -> Sequence[Environment]:
+        """The environments whose gateway nodes serve TLS with this keystore's entry."""
+        stmt = select(Environment).where(
+            Environment.tls_project == project_name, Environment.tls_keystore == keystore_name
+        )
+        return self.session.scalars(stmt.order_by(Environment.name)).all()
+
     def list_all(self) -> Sequence[Environment]:
         return (self.session.scalars(select(Environment).order_by(Environment.name))).all()
 

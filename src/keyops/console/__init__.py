@@ -1,0 +1,1 @@
+"""The web console served by ``keyops serve`` at ``/console/`` (see ``views.py``)."""
