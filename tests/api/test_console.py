@@ -420,3 +420,53 @@ def test_certificate_facts_match_the_certificate() -> None:
 )
 def test_default_jwk_algorithm(key: str, use: str, algorithm: str) -> None:
     assert default_algorithm(key, use) == algorithm
+
+
+async def test_upload_a_keystore_and_see_its_entries(
+    app: FastAPI, client: httpx.AsyncClient, admin_token: str
+) -> None:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    name = unique("store")
+    key = certs.key("rsa2048")
+    issued = certs.make_cert(certs.name(("COMMON_NAME", f"{name}.example")), key)
+    data = pkcs12.serialize_key_and_certificates(
+        b"tls", key, issued.cert, None, serialization.BestAvailableEncryption(b"store-pw")
+    )
+    async with console_client(app) as browser:
+        csrf = await login(browser, "admin", ADMIN_PASSWORD)
+        r = await browser.post(
+            "/console/projects/MyProject/keystores/new",
+            data={
+                "csrf_token": csrf,
+                "name": name,
+                "type": "PKCS12",
+                "password": "wrong-pw",
+                "environments": ["staging"],
+            },
+            files={"file": ("tls.p12", data)},
+        )
+        assert r.status_code == 400  # the API's refusal, shown on the page
+        assert 'role="alert"' in r.text and "wrong-pw" not in r.text
+        r = await browser.post(
+            "/console/projects/MyProject/keystores/new",
+            data={
+                "csrf_token": csrf,
+                "name": name,
+                "type": "PKCS12",
+                "password": "store-pw",
+                "environments": ["staging"],
+            },
+            files={"file": ("tls.p12", data)},
+        )
+        assert r.status_code == 200, r.text
+        assert re.findall(r'data-environment="(\w+)" data-success="true"', r.text) == ["staging"]
+        page = await browser.get(f"/console/projects/MyProject/keystores/{name}/")
+        assert page.status_code == 200, page.text
+        assert 'data-environment="staging"' in page.text and 'data-alias="tls"' in page.text
+        assert f"CN={name}.example" in page.text
+        assert "store-pw" not in page.text
+    r = await client.get(
+        f"/apiops/projects/MyProject/keystores/{name}/", headers=bearer(admin_token)
+    )
+    assert r.status_code == 200, r.text
