@@ -10,37 +10,22 @@ change; 5 the server failed or did not answer.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from keyops.cli.profiles import DEFAULT_PROFILE, ProfileOption, resolve
 from keyops.client import Client, Conflict, KeyopsError, ServerError, TransportError
-from keyops.declarative import (
-    FileResult,
-    ImportResult,
-    Outcome,
-    Plan,
-    SpecError,
-    apply,
-    dump,
-    import_certificates,
-    import_keystores,
-    load,
-    plan,
-)
-from keyops.declarative.bulk import certificate_files, keystore_files
-from keyops.declarative.dump import SecretMode
+
+# keyops.declarative (YAML, X.509, JWKs) and Rich's progress bars are imported by the
+# commands that use them: `keyops certs list` and `keyops --help` need neither.
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from keyops.declarative import FileResult, ImportResult, Outcome, Plan
+    from keyops.declarative.dump import SecretMode
 
 __all__ = [
     "EXIT_CONFLICT",
@@ -188,6 +173,8 @@ def apply_command(
 ) -> None:
     """Make the server hold what keyops.yaml says: plan by content fingerprints, then
     create, replace (and with --prune delete) in dependency order."""
+    from keyops.declarative import SpecError, apply, load, plan
+
     try:
         desired = load(file)
     except SpecError as exc:
@@ -246,6 +233,8 @@ def dump_command(
 ) -> None:
     """Write the current state as keyops.yaml: public material inline, secrets as
     references to files or variables."""
+    from keyops.declarative import dump
+
     mode = secrets or ("file" if output is not None else "env")
     if mode not in ("file", "env", "inline"):
         _usage(f"--secrets is file, env or inline, not {mode}")
@@ -307,6 +296,15 @@ def _report(result: ImportResult, kind: str) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -332,6 +330,9 @@ def certs_import_command(
     profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
     """Create a certificate from every certificate file of DIR, concurrently."""
+    from keyops.declarative import import_certificates
+    from keyops.declarative.bulk import certificate_files
+
     if name_from not in ("file", "cn"):
         _usage(f"--name-from is file or cn, not {name_from}")
     envs = _environments(env)
@@ -384,6 +385,9 @@ def keystores_import_command(
     profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
     """Create a keystore from every .p12/.pfx/.jks/.jceks file of DIR, concurrently."""
+    from keyops.declarative import import_keystores
+    from keyops.declarative.bulk import keystore_files
+
     envs = _environments(env)
     try:
         total = len(keystore_files(directory))

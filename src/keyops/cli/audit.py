@@ -10,14 +10,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from keyops.cli.http import call, fail
 from keyops.cli.profiles import DEFAULT_PROFILE, ProfileOption, resolve
-from keyops.config import Settings, to_sync_url
-from keyops.domain import audit
-from keyops.storage.repositories.audit import chain_rows
+
+# keyops.domain.audit.MAX_PAGE_SIZE, the server's limit: that module imports SQLAlchemy,
+# which only `keyops audit verify` uses (tests/cli/test_startup.py checks they agree).
+MAX_PAGE_SIZE = 1000
 
 audit_app = typer.Typer(
     help="Search the audit log; 'keyops audit verify' checks its hash chain.",
@@ -48,7 +47,7 @@ def search(
         str | None, typer.Option("--to", help="ISO-8601 time: entries at or before it.")
     ] = None,
     page: Annotated[int, typer.Option("--page", min=0)] = 0,
-    size: Annotated[int, typer.Option("--size", min=1, max=audit.MAX_PAGE_SIZE)] = 100,
+    size: Annotated[int, typer.Option("--size", min=1, max=MAX_PAGE_SIZE)] = 100,
     profile: ProfileOption = DEFAULT_PROFILE,
 ) -> None:
     """Show audit entries, newest first."""
@@ -95,6 +94,13 @@ def verify(
     ] = None,
 ) -> None:
     """Walk the audit hash chain; exit 1 at the first edited, inserted or deleted entry."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from keyops.config import Settings, to_sync_url
+    from keyops.domain import audit
+    from keyops.storage.repositories.audit import chain_rows
+
     if database_url is None:
         settings = Settings()
         database_url = settings.database_url or settings.default_sqlite_url()

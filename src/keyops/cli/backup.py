@@ -11,31 +11,27 @@ exit status 2 (as ``serve``'s); the work is in ``keyops.storage.backup``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from keyops.cli.startup import (
-    Refused,
-    check_settings,
-    describe_database,
-    exit_refused,
-    load_settings,
-    migrate,
-)
-from keyops.config import Settings
-from keyops.crypto.envelope import decode_master_key, key_id
-from keyops.secrets import MASTER_KEY_FILE, Keyring, load_keyring, read_key_file, write_key_file
-from keyops.storage import backup as store
+# The work (keyops.storage.backup, the settings, the master key) is imported by the two
+# commands and what they call: the other commands start without SQLAlchemy.
+if TYPE_CHECKING:
+    from keyops.config import Settings
+    from keyops.secrets import Keyring
+    from keyops.storage import backup as store
+
+    # What a restore reports: the backup's contents and revision, how many sealed
+    # values the key opened, where that key is, and its id.
+    Restored = tuple[store.Contents, store.Revision, int, str, str | None]
 
 __all__ = ["backup", "restore"]
 
-# What a restore reports: the backup's contents and revision, how many sealed values the
-# key opened, where that key is, and its id.
-Restored = tuple[store.Contents, store.Revision, int, str, str | None]
-
 
 def _settings() -> Settings:
+    from keyops.cli.startup import Refused, check_settings, exit_refused, load_settings
+
     try:
         settings = load_settings()
         check_settings(settings)
@@ -49,12 +45,16 @@ def _is_sqlite(settings: Settings) -> bool:
 
 
 def _where_key(settings: Settings) -> str:
+    from keyops.secrets import MASTER_KEY_FILE
+
     if settings.master_key:
         return "in KEYOPS_MASTER_KEY"
     return f"in {(settings.data_dir / MASTER_KEY_FILE).resolve()}"
 
 
 def _tool_missing(exc: store.ToolMissing) -> NoReturn:
+    from keyops.cli.startup import exit_refused
+
     print(exc.command, flush=True)
     exit_refused(str(exc))
 
@@ -71,6 +71,10 @@ def backup(
 
     Back up the master key separately: no backup can be restored without it.
     """
+    from keyops.cli.startup import describe_database, exit_refused
+    from keyops.secrets import MASTER_KEY_FILE
+    from keyops.storage import backup as store
+
     settings = _settings()
     where = describe_database(settings)
     file = file.absolute()
@@ -119,6 +123,10 @@ def backup(
 def _keyring(settings: Settings, key_file: Path | None) -> Keyring | None:
     """The key the restore checks the backup with (--master-key-file, or the configured
     one), or None when there is none."""
+    from keyops.crypto.envelope import decode_master_key
+    from keyops.secrets import Keyring, load_keyring, read_key_file
+    from keyops.storage import backup as store
+
     previous = (
         settings.previous_master_keys.get_secret_value() if settings.previous_master_keys else None
     )
@@ -144,6 +152,10 @@ def _keyring(settings: Settings, key_file: Path | None) -> Keyring | None:
 
 def _install_key(settings: Settings, key_file: Path | None, keyring: Keyring | None) -> str:
     """Put --master-key-file into the data directory (after every check); where the key is."""
+    from keyops.crypto.envelope import key_id
+    from keyops.secrets import MASTER_KEY_FILE, read_key_file, write_key_file
+    from keyops.storage import backup as store
+
     if keyring is None:
         return ""
     if key_file is None:
@@ -177,6 +189,9 @@ def restore(
 
     A backup from an older keyops is migrated; one from a newer keyops is refused.
     """
+    from keyops.cli.startup import Refused, describe_database, exit_refused, migrate
+    from keyops.storage import backup as store
+
     settings = _settings()
     where = describe_database(settings)
     file = file.absolute()
@@ -214,6 +229,8 @@ def _ring_id(keyring: Keyring | None) -> str | None:
 
 
 def _restore_sqlite(settings: Settings, file: Path, key_file: Path | None) -> Restored:
+    from keyops.storage import backup as store
+
     db = store.sqlite_path(settings.async_database_url)
     # Only the default database file makes the whole data directory keyops'.
     data_dir = settings.data_dir.resolve() if settings.database_url is None else None
@@ -231,6 +248,8 @@ def _restore_sqlite(settings: Settings, file: Path, key_file: Path | None) -> Re
 
 
 def _restore_postgres(settings: Settings, file: Path, key_file: Path | None) -> Restored:
+    from keyops.storage import backup as store
+
     url = settings.async_database_url
     timeout = settings.database_connect_timeout_seconds
     store.require_tool("pg_restore", store.pg_restore_command(url, file), "restore the dump")

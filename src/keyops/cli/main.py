@@ -1,16 +1,20 @@
-"""The ``keyops`` command: serve, and manage users, projects, environments and tokens."""
+"""The ``keyops`` command: serve, and manage users, projects, environments and tokens.
+
+A client verb starts like a client: what only the server and the admin commands use
+(SQLAlchemy, Alembic, the domain services, FastAPI and uvicorn) is imported inside
+those commands, and ``keyops gateway`` is built only when it runs (``lazy``), so that
+``keyops --help`` or ``keyops certs list`` imports none of it
+(tests/cli/test_startup.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from keyops.cli.apply import (
     apply_command,
@@ -22,30 +26,16 @@ from keyops.cli.ask import PasswordStdin, UsageProblem, Yes, confirm, fail, pass
 from keyops.cli.audit import audit_app
 from keyops.cli.backup import backup, restore
 from keyops.cli.expiring import expiring
-from keyops.cli.gateway import gateway
+from keyops.cli.lazy import add_lazy_command
 from keyops.cli.resources import certs_app, keystores_app, register_client_commands
-from keyops.cli.serverlock import exclusive, hold_shared
-from keyops.cli.startup import (
-    Refused,
-    check_settings,
-    exit_refused,
-    load_keyring_checked,
-    load_settings,
-    migrate,
-    preflight,
-    require_database,
-)
-from keyops.cli.tls import TlsIdentity, check_alias, identity_of
 from keyops.cli.webhooks import webhooks_app
-from keyops.config import Settings
-from keyops.deploy.registry import target_names
-from keyops.domain.environments import EnvironmentService
-from keyops.domain.projects import ADMIN_PROJECT, ProjectService
-from keyops.domain.tokens import TokenService, parse_expiry
-from keyops.domain.users import UserService
 from keyops.errors import KeyopsError
-from keyops.storage.db import Database
-from keyops.storage.models.base import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from keyops.cli.tls import TlsIdentity
+    from keyops.config import Settings
 
 T = TypeVar("T")
 
@@ -60,7 +50,22 @@ app.add_typer(env_app, name="env")
 app.add_typer(token_app, name="token")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(audit_app, name="audit")
-app.command("gateway")(gateway)
+
+# keyops.gateway.options.SUMMARY, which imports the whole node: the root's help shows
+# this, `keyops gateway` the real one (tests/cli/test_startup.py checks they agree).
+GATEWAY_SUMMARY = (
+    "Run a gateway node: follow the environment's snapshots and serve them over TLS,\n"
+    "or hand them to a real gateway through files (--driver)."
+)
+
+
+def _gateway() -> Callable[..., Any]:
+    from keyops.cli.gateway import gateway
+
+    return gateway
+
+
+add_lazy_command(app, "gateway", GATEWAY_SUMMARY, _gateway)
 app.command("expiring")(expiring)
 app.command("backup")(backup)
 app.command("restore")(restore)
@@ -76,6 +81,9 @@ err = Console(stderr=True)
 
 def _version(value: bool) -> None:
     if value:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as package_version
+
         try:
             print(f"keyops {package_version('keyops')}")
         except PackageNotFoundError:  # a source tree that was never installed
@@ -110,6 +118,15 @@ def _run(
     with one line; an error of the work itself (a duplicate name, a too short password)
     exits 1 with one line.
     """
+    from keyops.cli.startup import (
+        Refused,
+        exit_refused,
+        load_settings,
+        migrate,
+        require_database,
+    )
+    from keyops.storage.db import Database
+
     try:
         settings = load_settings()
         # Admin commands never create a database: only `keyops serve` does.
@@ -162,6 +179,14 @@ def serve(
     database, user admin and project admin.
     """
     from keyops.cli import serve as server
+    from keyops.cli.serverlock import hold_shared
+    from keyops.cli.startup import (
+        Refused,
+        check_settings,
+        exit_refused,
+        load_settings,
+        preflight,
+    )
 
     try:
         server.check_server(workers)
@@ -198,6 +223,8 @@ def user_create(
 ) -> None:
     """Create a user. The password is asked for (hidden, twice) unless --password-stdin
     or --password gives it."""
+    from keyops.domain.users import UserService
+
     secret = password(password_flag, password_stdin)
 
     def work(session: Session, _s: Settings) -> None:
@@ -210,6 +237,7 @@ def user_create(
 @user_app.command("list")
 def user_list() -> None:
     """List users and their roles."""
+    from keyops.domain.users import UserService
 
     def work(session: Session, _s: Settings) -> list[tuple[str, str, str]]:
         return [
@@ -231,6 +259,8 @@ def user_set_password(
 ) -> None:
     """Set a user's password: asked for (hidden, twice) unless --password-stdin or
     --password gives it."""
+    from keyops.domain.users import UserService
+
     secret = password(password_flag, password_stdin)
 
     def work(session: Session, _s: Settings) -> None:
@@ -247,6 +277,8 @@ def user_set_roles(
     none: Annotated[bool, typer.Option("--none", help="Take every role away.")] = False,
 ) -> None:
     """Replace a user's roles with the --role ones (or none, with --none)."""
+    from keyops.domain.users import UserService
+
     if none and role:
         raise UsageProblem("--none contradicts --role: give the roles, or --none alone")
     if not none and not role:
@@ -265,6 +297,7 @@ def user_set_roles(
 @user_app.command("disable")
 def user_disable(username: str) -> None:
     """Disable a user: their tokens stop working at once."""
+    from keyops.domain.users import UserService
 
     def work(session: Session, _s: Settings) -> None:
         UserService(session).set_enabled(username, False)
@@ -276,6 +309,7 @@ def user_disable(username: str) -> None:
 @user_app.command("enable")
 def user_enable(username: str) -> None:
     """Enable a user."""
+    from keyops.domain.users import UserService
 
     def work(session: Session, _s: Settings) -> None:
         UserService(session).set_enabled(username, True)
@@ -287,6 +321,8 @@ def user_enable(username: str) -> None:
 @user_app.command("delete")
 def user_delete(username: str, yes: Yes = False) -> None:
     """Delete a user and their tokens (asks first, unless --yes)."""
+    from keyops.domain.tokens import TokenService
+    from keyops.domain.users import UserService
 
     def ask(session: Session, _s: Settings) -> str | None:
         if not _found(lambda: UserService(session).get(username)):
@@ -311,6 +347,7 @@ def project_create(
     member: Annotated[list[str] | None, typer.Option(help="A member; repeat for several.")] = None,
 ) -> None:
     """Create a project."""
+    from keyops.domain.projects import ProjectService
 
     def work(session: Session, _s: Settings) -> None:
         ProjectService(session).create(name, description, member or [])
@@ -322,6 +359,7 @@ def project_create(
 @project_app.command("list")
 def project_list() -> None:
     """List every project with its members."""
+    from keyops.domain.projects import ProjectService
 
     def work(session: Session, _s: Settings) -> list[tuple[str, str, str]]:
         service = ProjectService(session)
@@ -340,6 +378,7 @@ def project_list() -> None:
 @project_app.command("delete")
 def project_delete(name: str, yes: Yes = False) -> None:
     """Delete a project and everything in it (asks first, unless --yes)."""
+    from keyops.domain.projects import ADMIN_PROJECT, ProjectService
 
     def ask(session: Session, _s: Settings) -> str | None:
         if name == ADMIN_PROJECT or not _found(lambda: ProjectService(session).get(name)):
@@ -359,6 +398,7 @@ def project_delete(name: str, yes: Yes = False) -> None:
 @project_app.command("add-member")
 def project_add_member(name: str, username: str) -> None:
     """Make a user a member of a project."""
+    from keyops.domain.projects import ProjectService
 
     def work(session: Session, _s: Settings) -> None:
         ProjectService(session).add_member(name, username)
@@ -370,6 +410,7 @@ def project_add_member(name: str, username: str) -> None:
 @project_app.command("remove-member")
 def project_remove_member(name: str, username: str) -> None:
     """Remove a user from a project."""
+    from keyops.domain.projects import ProjectService
 
     def work(session: Session, _s: Settings) -> None:
         ProjectService(session).remove_member(name, username)
@@ -394,6 +435,8 @@ def env_create(
     target: Annotated[str, typer.Option(help="Deployment target kind.")] = "local",
 ) -> None:
     """Create an environment."""
+    from keyops.deploy.registry import target_names
+    from keyops.domain.environments import EnvironmentService
 
     def work(session: Session, settings: Settings) -> None:
         EnvironmentService(session, known_targets=target_names(settings)).create(
@@ -412,6 +455,9 @@ def env_create(
 @env_app.command("list")
 def env_list() -> None:
     """List environments."""
+    from keyops.cli.tls import identity_of
+    from keyops.deploy.registry import target_names
+    from keyops.domain.environments import EnvironmentService
 
     def work(session: Session, settings: Settings) -> list[tuple[str, ...]]:
         service = EnvironmentService(session, known_targets=target_names(settings))
@@ -431,6 +477,8 @@ def env_list() -> None:
 @env_app.command("delete")
 def env_delete(name: str, yes: Yes = False) -> None:
     """Delete an environment (asks first, unless --yes)."""
+    from keyops.deploy.registry import target_names
+    from keyops.domain.environments import EnvironmentService
 
     def ask(session: Session, settings: Settings) -> str | None:
         service = EnvironmentService(session, known_targets=target_names(settings))
@@ -454,6 +502,9 @@ def env_node_token(
     label: Annotated[str, typer.Option("--name", help="A name for the credential.")] = "gateway",
 ) -> None:
     """Create a credential for the environment's gateway nodes and print it once."""
+    from keyops.cli.startup import load_keyring_checked
+    from keyops.deploy.registry import target_names
+    from keyops.domain.environments import EnvironmentService
     from keyops.domain.gateway import GatewayService
 
     def work(session: Session, settings: Settings) -> str:
@@ -480,8 +531,13 @@ def env_set_tls(
 ) -> None:
     """Choose the keystore entry the environment's gateway nodes serve TLS with
     (--project, --keystore and --alias), or --clear it."""
+    from keyops.cli.startup import load_keyring_checked
+    from keyops.cli.tls import TlsIdentity, check_alias, identity_of
+    from keyops.deploy.registry import target_names
     from keyops.deploy.service import Deployer
+    from keyops.domain.environments import EnvironmentService
     from keyops.domain.gateway import set_tls_identity
+    from keyops.storage.db import Database
 
     flags = {"--project": project, "--keystore": keystore, "--alias": alias}
     given = [flag for flag, value in flags.items() if value is not None]
@@ -556,6 +612,7 @@ def token_create(
     ] = "never",
 ) -> None:
     """Create a personal access token and print it once."""
+    from keyops.domain.tokens import TokenService, parse_expiry
 
     def work(session: Session, _s: Settings) -> str:
         issued = TokenService(session).create_personal(user, name, parse_expiry(expires))
@@ -570,6 +627,8 @@ def token_create(
 @token_app.command("list")
 def token_list(user: Annotated[str | None, typer.Option(help="Only this user's.")] = None) -> None:
     """List personal access tokens (never the tokens themselves)."""
+    from keyops.domain.tokens import TokenService
+    from keyops.storage.models.base import utcnow
 
     def work(session: Session, _s: Settings) -> list[tuple[str, ...]]:
         now = utcnow()
@@ -606,6 +665,7 @@ def token_revoke(
     yes: Yes = False,
 ) -> None:
     """Revoke a personal access token (asks first, unless --yes)."""
+    from keyops.domain.tokens import TokenService
 
     def ask(session: Session, _s: Settings) -> str | None:
         # Any kind: a token issued at login is not listed, but is revoked by id too.
@@ -636,6 +696,9 @@ def rotate_master_key() -> None:
     you remove it. With KEYOPS_MASTER_KEY, the new key is printed once: set it on every
     keyops process, then start them again.
     """
+    from keyops.cli.serverlock import exclusive
+    from keyops.cli.startup import Refused, exit_refused, load_settings, require_database
+
     try:
         settings = load_settings()
         require_database(settings)

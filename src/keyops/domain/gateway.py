@@ -61,6 +61,17 @@ def _state(node: GatewayNode, live_since: Any, forget_since: Any) -> str:
     return "SILENT" if node.last_seen >= forget_since else "FORGOTTEN"
 
 
+@dataclass(frozen=True, slots=True)
+class NodeAck:
+    """What a node reported (``POST /apiops/gateway/ack/``), its name already checked."""
+
+    node: str
+    revision: int
+    listen: str
+    fingerprints: dict[str, Any]
+    error: str | None
+
+
 class GatewayService:
     def __init__(
         self,
@@ -207,19 +218,33 @@ class GatewayService:
         error: str | None,
     ) -> None:
         """Record what a node applied; an environment all of whose nodes caught up is
-        PUBLISHED again.
+        PUBLISHED again (``record_acks`` of one)."""
+        self.record_acks(env, [NodeAck(node_name(node), revision, listen, fingerprints, error)])
+
+    def record_acks(self, env: Environment, acks: Sequence[NodeAck]) -> None:
+        """What nodes of one environment applied, in one statement; then one wake-up and
+        one caught-up check (it reads all of the environment's nodes).
 
         A new node is connected; an ack leaves a known node's ``connected`` as it is, so an
         ack still in flight when a stopping node says goodbye does not undo the goodbye
-        (a node polls right after it acknowledges, and that poll says hello).
+        (a node polls right after it acknowledges, and that poll says hello). A node's last
+        ack wins; rows go in name order, as the presence batch writes (no deadlock).
         """
-        self.repo.save_node(
-            env.id,
-            node_name(node),
-            applied_revision=max(0, int(revision)),
-            listen=listen[:300],
-            fingerprints_json=json.dumps(fingerprints)[:100_000],
-            last_error=error[:2000] if error else None,
+        latest = {ack.node: ack for ack in acks}
+        now = utcnow()
+        self.repo.save_nodes(
+            [
+                {
+                    "environment_id": env.id,
+                    "name": ack.node,
+                    "last_seen": now,
+                    "applied_revision": max(0, int(ack.revision)),
+                    "listen": ack.listen[:300],
+                    "fingerprints_json": json.dumps(ack.fingerprints)[:100_000],
+                    "last_error": ack.error[:2000] if ack.error else None,
+                }
+                for ack in sorted(latest.values(), key=lambda a: a.node)
+            ]
         )
         notify.publish(self.session, notify.nodes_topic(env.id))
         self._confirm_if_caught_up(env)

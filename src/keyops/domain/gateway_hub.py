@@ -37,7 +37,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -47,17 +46,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from keyops.config import Settings
-from keyops.domain.gateway import GatewayService, node_name
+from keyops.domain.gateway import GatewayService, NodeAck, node_name
 from keyops.errors import KeyopsError
 from keyops.secrets import Keyring
 from keyops.storage import notify
 from keyops.storage.db import UNAVAILABLE, Database
-from keyops.storage.models import GatewayNode
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.gateway import GatewayRepository
 
@@ -79,15 +75,8 @@ class Snapshot:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """What a node reported (``POST /apiops/gateway/ack/``), its name already checked."""
-
-    node: str
-    revision: int
-    listen: str
-    fingerprints: dict[str, Any]
-    error: str | None
+# What a node reported (``POST /apiops/gateway/ack/``), its name already checked.
+Ack = NodeAck
 
 
 class NodeHub:
@@ -328,27 +317,7 @@ class NodeHub:
             except KeyopsError as exc:  # deleted: its credentials went with it
                 failed[env_id] = exc
                 continue
-            # A node's last ack in the group is what sequential writes would leave.
-            latest = {ack.node: ack for e, ack, _ in group if e == env_id}
-            now = utcnow()
-            rows = [
-                {
-                    # What GatewayService.ack writes for one node.
-                    "environment_id": env_id,
-                    "name": ack.node,
-                    "last_seen": now,
-                    "applied_revision": max(0, int(ack.revision)),
-                    "listen": ack.listen[:300],
-                    "fingerprints_json": json.dumps(ack.fingerprints)[:100_000],
-                    "last_error": ack.error[:2000] if ack.error else None,
-                }
-                # In name order, as the presence batch writes: no deadlock between them.
-                for ack in sorted(latest.values(), key=lambda a: a.node)
-            ]
-            _save_nodes(session, rows)
-            notify.publish(session, notify.nodes_topic(env_id))
-            # Once per environment and group (it reads all of the environment's nodes).
-            service._confirm_if_caught_up(env)
+            service.record_acks(env, [ack for e, ack, _ in group if e == env_id])
         return failed
 
     async def run(self) -> None:
@@ -368,20 +337,6 @@ class NodeHub:
 
     def _service(self, session: Session) -> GatewayService:
         return GatewayService.of(session, self.keyring, self.settings)
-
-
-def _save_nodes(session: Session, rows: list[dict[str, Any]]) -> None:
-    """``GatewayRepository.save_node`` for many nodes: one upsert statement, executed
-    for every row (rows with the same keys, none twice)."""
-    bind = session.get_bind()
-    insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(GatewayNode)
-    keys = ("environment_id", "name")
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={k: stmt.excluded[k] for k in rows[0] if k not in keys},
-    )
-    session.execute(stmt, rows)
 
 
 def _fail(future: asyncio.Future[None], exc: BaseException) -> None:

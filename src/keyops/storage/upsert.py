@@ -36,6 +36,23 @@ def upsert(
     session.execute(stmt)
 
 
+def upsert_many(
+    session: Session, model: type[Any], rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> None:
+    """``upsert`` for many rows with the same columns: one statement, executed for every
+    row (none twice), in the order given (callers keep one order to avoid deadlocks)."""
+    if not rows:
+        return
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(model)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={k: stmt.excluded[k] for k in rows[0] if k not in key},
+    )
+    session.execute(stmt, list(rows))
+
+
 def insert_or_ignore(
     session: Session, model: type[Any], values: dict[str, Any], key: Sequence[str]
 ) -> None:

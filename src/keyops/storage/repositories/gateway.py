@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from keyops.storage.models import DeployedArtifact, Environment, GatewayCredential, GatewayNode
 from keyops.storage.models.base import UTCDateTime, utcnow
 from keyops.storage.prepared import Prepared
-from keyops.storage.upsert import upsert
+from keyops.storage.upsert import upsert, upsert_many
 
 
 def member_nodes(session: Session, environment_id: int, since: datetime) -> list[GatewayNode]:
@@ -103,6 +103,10 @@ class GatewayRepository:
             {"environment_id": environment_id, "name": name, "last_seen": utcnow(), **values},
             ["environment_id", "name"],
         )
+
+    def save_nodes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """``save_node`` for many nodes in one statement (rows with the same columns)."""
+        upsert_many(self.session, GatewayNode, rows, ["environment_id", "name"])
 
     def remove_node(self, environment_id: int, name: str) -> bool:
         """Forget a node (an admin's removal); whether there was one."""
