@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import yaml
 
 from keyops.client import Client
@@ -433,7 +434,12 @@ def test_login_stores_a_0600_profile_that_every_verb_uses(
 
     ok(cli("login", "--url", url, "--token", client_cli.token or "", "--profile", "ci"))
     out = ok(cli("logout"))
-    assert out.stdout == f"logged out: profile default removed from {config}\n"
+    # The password login's token is revoked on the server, not only forgotten.
+    assert out.stdout == (
+        f"token revoked on {url}\nlogged out: profile default removed from {config}\n"
+    )
+    r = httpx.get(f"{url}/apiops/projects/", headers={"Authorization": f"Bearer {stored['token']}"})
+    assert r.status_code == 401
     assert set(json.loads(config.read_text())["profiles"]) == {"ci"}
     # A login whose token has expired (or was revoked) says how to log in again.
     data = json.loads(config.read_text())

@@ -52,6 +52,7 @@ from keyops.cli.profiles import (
     Stored,
     Target,
     config_path,
+    load,
     remove,
     resolve,
     save,
@@ -1198,7 +1199,16 @@ def _ask_username() -> str:
 
 
 def logout(profile: ProfileOption = DEFAULT_PROFILE) -> None:
-    """Forget a stored profile's URL and token."""
+    """Forget a stored profile's URL and token; a token from a password login is revoked
+    on the server too (a personal token is only forgotten: it may be used elsewhere)."""
+    stored = load(profile)
+    if stored is not None and stored.expires_at is not None:
+        try:
+            with Client(stored.url, timeout=5.0) as kc:
+                kc.auth.revoke(stored.token)
+            out.print(f"token revoked on {stored.url}")
+        except KeyopsError as exc:
+            typer.echo(f"warning: the token could not be revoked on {stored.url}: {exc}", err=True)
     if remove(profile):
         out.print(f"logged out: profile {profile} removed from {config_path()}")
     else:
