@@ -497,20 +497,29 @@ async def resource_list(
 # --- create / generate ------------------------------------------------------------------
 
 
-@router.get("/projects/{project}/certificates/new")
-async def certificate_new(request: Request, project: str) -> Response:
+async def _new_form(
+    request: Request, project: str, kind: str, template: str, **values: Any
+) -> Response:
+    """A create form: the project's environments, the first one ticked."""
+
     async def handle(page: Page) -> Response:
         context = await _project_context(page, project)
+        label = KINDS[kind][:-1].lower()
         return page.render(
-            "certificate_form.html",
-            title=f"New certificate in {project}",
-            kind="certificates",
-            mode="new",
+            template,
+            title=f"New {label} in {project}",
+            kind=kind,
             checked=context["environments"][:1],
+            **values,
             **context,
         )
 
     return await _run(request, handle)
+
+
+@router.get("/projects/{project}/certificates/new")
+async def certificate_new(request: Request, project: str) -> Response:
+    return await _new_form(request, project, "certificates", "certificate_form.html", mode="new")
 
 
 @router.post("/projects/{project}/certificates/new")
@@ -536,17 +545,7 @@ async def certificate_create(request: Request, project: str) -> Response:
 
 @router.get("/projects/{project}/keystores/new")
 async def keystore_new(request: Request, project: str) -> Response:
-    async def handle(page: Page) -> Response:
-        context = await _project_context(page, project)
-        return page.render(
-            "keystore_form.html",
-            title=f"New keystore in {project}",
-            kind="keystores",
-            checked=context["environments"][:1],
-            **context,
-        )
-
-    return await _run(request, handle)
+    return await _new_form(request, project, "keystores", "keystore_form.html")
 
 
 @router.post("/projects/{project}/keystores/new")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -22,6 +23,12 @@ from keyops.errors import BadRequest, Unauthorized
 router = SlashAgnosticRouter(prefix="/apiops/auth", tags=["auth"])
 
 FORM = "application/x-www-form-urlencoded"
+
+
+def _form_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a form-encoded endpoint."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {FORM: {"schema": schema}}}}
 
 
 async def _form_fields(request: Request) -> dict[str, list[str]]:
@@ -49,24 +56,14 @@ async def _form_fields(request: Request) -> dict[str, list[str]]:
     "/token",
     response_model=TokenRead,
     summary="Create an access token (client credentials)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                FORM: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["grant_type", "client_id", "client_secret"],
-                        "properties": {
-                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
-                            "client_id": {"type": "string"},
-                            "client_secret": {"type": "string", "format": "password"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=_form_body(
+        ["grant_type", "client_id", "client_secret"],
+        {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "client_id": {"type": "string"},
+            "client_secret": {"type": "string", "format": "password"},
+        },
+    ),
 )
 async def create_token(request: Request, k: KeyopsDep) -> Response:
     fields = await _form_fields(request)
@@ -104,20 +101,7 @@ async def create_token(request: Request, k: KeyopsDep) -> Response:
 @router.post(
     "/revoke",
     summary="Revoke an access token (RFC 7009)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                FORM: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["token"],
-                        "properties": {"token": {"type": "string", "format": "password"}},
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=_form_body(["token"], {"token": {"type": "string", "format": "password"}}),
 )
 async def revoke_token(request: Request, k: KeyopsDep) -> Response:
     """Holding a token is enough to end it (the console's logout, ``keyops logout``). As
