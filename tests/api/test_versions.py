@@ -248,6 +248,11 @@ async def test_rollback_and_the_jwks_made_from_the_certificate(s: Setting, follo
     r = await rollback(s.client, s.admin_token, s.project, CERTS, name, query)
     assert r.status_code == 200, r.text
     assert r.json()["deploymentResult"]["success"] is True
+    # The rollback's answer says what it did to the JWK, as the update's does.
+    (result,) = r.json()["jwkResults"]
+    assert (result["projectName"], result["name"]) == (s.project, jwk)
+    assert result["action"] == ("UPDATED" if follow else "DETACHED")
+    assert result["oldKid"] == newer["kid"]
 
     after = await s.api.get_jwk(jwk)
     held = await gateway_holds(s.client, s.admin_token, s.envs[0])

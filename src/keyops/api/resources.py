@@ -272,11 +272,13 @@ class ResourceRoutes:
             )
             if self.before_write is not None:
                 inp = await self.before_write(k, project, inp, name if exists else None)
+            # A rollback is an update: its answer says what it did to the JWKs too
+            # (``jwkResults``, ``[]`` for a re-created resource, which no JWK follows).
             if exists:
-                return await change_answer(
+                return await update_answer(
                     k, lambda s: self.service(k, s).update(project, name, inp, checked, author)
                 )
-            return await change_answer(k, lambda s: self.service(k, s).create(project, inp))
+            return await update_answer(k, lambda s: self.service(k, s).create(project, inp))
 
         base = "/{" + self.param + "}/"
         listing = version_list_answer(self.singular)
@@ -290,7 +292,7 @@ class ResourceRoutes:
                 methods=[method],
                 summary=f"{verb.replace('_', ' ').capitalize()} of {self.singular}",
                 name=f"{verb}_{self.singular}",
-                response_model=DeploymentRead if method == "POST" else listing,
+                response_model=SourceUpdateRead if method == "POST" else listing,
             )
 
     def _read_answer(self) -> dict[str, Any]:
