@@ -272,6 +272,16 @@ def _checked(form: FormData, name: str) -> list[str]:
     return [v for v in form.getlist(name) if isinstance(v, str) and v]
 
 
+async def _certificate_fields(form: FormData) -> dict[str, Any]:
+    """The certificate form's fields, as the create and the update (the seed) take them."""
+    return {
+        "pem": await _file(form, "file"),
+        "environments": _checked(form, "environments"),
+        "alias": _text(form, "alias") or None,
+        "description": _text(form, "description") or None,
+    }
+
+
 def _jwk_choice(value: str) -> dict[str, Any]:
     """The update's JWK option: re-derive in a scope, or detach (the server's default)."""
     if value in ("SAME_PROJECT", "ALL_PROJECTS"):
@@ -529,12 +539,7 @@ async def certificate_create(request: Request, project: str) -> Response:
     async def handle(page: Page) -> Response:
         name = _text(form, "name")
         change = await page.api.certificates.create(
-            project,
-            name,
-            pem=await _file(form, "file"),
-            environments=_checked(form, "environments"),
-            alias=_text(form, "alias") or None,
-            description=_text(form, "description") or None,
+            project, name, **await _certificate_fields(form)
         )
         return await page.result(
             f"Created certificate {name}", change, _one(project, "certificates", name), project
@@ -735,13 +740,7 @@ async def certificate_update(request: Request, project: str, name: str) -> Respo
 
     async def handle(page: Page) -> Response:
         change = await page.api.certificates.update(
-            project,
-            name,
-            pem=await _file(form, "file"),
-            environments=_checked(form, "environments"),
-            alias=_text(form, "alias") or None,
-            description=_text(form, "description") or None,
-            **_jwk_choice(_text(form, "jwks")),
+            project, name, **await _certificate_fields(form), **_jwk_choice(_text(form, "jwks"))
         )
         return await page.result(
             f"Updated certificate {name}", change, _one(project, "certificates", name), project
