@@ -29,10 +29,11 @@ class Artifact:
     alias: str | None = None
     # True when the content holds private material: targets must keep it sealed at rest.
     sensitive: bool = False
+    # SHA-256 of the content, hex; worked out once (a change reads it per row it writes).
+    content_hash: str = field(init=False, compare=False)
 
-    @property
-    def content_hash(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content_hash", hashlib.sha256(self.content).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)

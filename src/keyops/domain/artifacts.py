@@ -16,13 +16,20 @@ def jwk_ref(project: str, name: str) -> ArtifactRef:
     return ArtifactRef(JWK, project, name)
 
 
-def jwk_artifact(project: str, jwk: Jwk, full: dict[str, Any]) -> Artifact:
-    """A JWK in an environment: the whole JWK as canonical JSON, under its kid; sealed
-    by the target when it has private members (a gateway signs with them)."""
-    canonical = json.dumps(full, sort_keys=True, separators=(",", ":"))
+def jwk_content(full: dict[str, Any]) -> bytes:
+    """The whole JWK as canonical JSON: what an environment holds of it."""
+    return json.dumps(full, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def jwk_artifact(
+    project: str, jwk: Jwk, full: dict[str, Any], *, content: bytes | None = None
+) -> Artifact:
+    """A JWK in an environment: the whole JWK as canonical JSON (``content``, when the
+    caller already has it), under its kid; sealed by the target when it has private
+    members (a gateway signs with them)."""
     return Artifact(
         jwk_ref(project, jwk.name),
-        canonical.encode("utf-8"),
+        content if content is not None else jwk_content(full),
         alias=jwk.kid,
         sensitive=jwk.private_sealed is not None,
     )

@@ -27,6 +27,7 @@ from sqlalchemy.sql.dml import Insert
 __all__ = ["Prepared"]
 
 Processor = Callable[[Any], Any]
+_UNSET = object()
 
 
 class _Rendered:
@@ -95,6 +96,51 @@ class _Rendered:
         if self.positional:
             return self.sql, tuple(values[n] for n in self.names)
         return self.sql, values
+
+    def many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The parameter sets of an executemany whose rows all name the same keys (no IN
+        lists): the per-column plan is made once, and a column whose value is the same
+        object as the row before's (a change's timestamp, its revision) is converted
+        once."""
+        procs = self.procs
+        prefetch = dict(self.prefetch)
+        first = rows[0]
+        if self.positional:
+            names: tuple[str, ...] = self.names
+        else:
+            names = tuple(dict.fromkeys([*self.defaults, *prefetch, *first]))
+        # Per output column: 0 = from the row, 1 = a Python-side default, 2 = a constant.
+        plan: list[tuple[int, Any, Processor | None]] = []
+        for name in names:
+            if name in first:
+                plan.append((0, name, procs.get(name)))
+            elif name in prefetch:
+                plan.append((1, prefetch[name], procs.get(name)))
+            else:
+                plan.append((2, self.defaults[name], None))
+        last_raw: list[Any] = [_UNSET] * len(plan)
+        last_out: list[Any] = [None] * len(plan)
+        out: list[Any] = []
+        for row in rows:
+            values = []
+            for i, (source, what, proc) in enumerate(plan):
+                if source == 0:
+                    value = row[what]
+                    if proc is not None:
+                        if value is last_raw[i]:
+                            value = last_out[i]
+                        else:
+                            last_raw[i] = value
+                            value = last_out[i] = proc(value)
+                elif source == 1:
+                    value = what.arg(None) if what.is_callable else what.arg
+                    if proc is not None:
+                        value = proc(value)
+                else:
+                    value = what
+                values.append(value)
+            out.append(tuple(values) if self.positional else dict(zip(names, values, strict=True)))
+        return out
 
     def _expand(self, values: dict[str, Any]) -> tuple[str, Any]:
         """An IN list's parameters: SQLAlchemy renders ``name_1 .. name_n`` for a list of
@@ -191,7 +237,7 @@ class Prepared:
                 self.execute(session, row)
             return
         sql = rendered.sql
-        args = [rendered.args(row)[1] for row in rows]
+        args = rendered.many(rows)
         cursor = driver.cursor()
         try:
             cursor.executemany(sql, args)

@@ -91,12 +91,14 @@ class JwkFollower:
         # Many JWKs ask the same of one source (an ALL_PROJECTS update may touch
         # thousands): derive each distinct request once.
         derived: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        public: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         for jwk in referencing:
             owner = owners[jwk.project_id]
             in_scope = jwk_update.action is JwkUpdateAction.UPDATE and (
                 jwk_update.scope is UpdateScope.ALL_PROJECTS or jwk.project_id == project.id
             )
-            new = None
+            new: dict[str, Any] | None = None
+            key: tuple[Any, ...] = ()
             if in_scope:
                 key = (
                     jwk.source_type,
@@ -118,7 +120,9 @@ class JwkFollower:
             if new is not None and jwk.project_id != project.id:
                 # The admin project's material reaches another project only as its public
                 # part (decision 11); a secret key has none, so such a JWK is detached.
-                new = None if new.get("kty") == "oct" else split_private(new)[0]
+                if key not in public:
+                    public[key] = None if new.get("kty") == "oct" else split_private(new)[0]
+                new = public[key]
             result.append(Rederivation(jwk, owner, new))
         return self._unique_kids(result)
 
@@ -162,6 +166,10 @@ class JwkFollower:
         self.service.prefetch_environments(sorted({i.project.id for i in items}))
         rederived: list[dict[str, Any]] = []
         results: list[JwkResult] = []
+        # Re-derived JWKs share their new material's dict (plan derives each distinct
+        # request once): its stored columns are worked out once too, unless a private
+        # part must be sealed for each row.
+        columns: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         for item in items:
             jwk = item.jwk
             old_kid = jwk.kid
@@ -174,7 +182,12 @@ class JwkFollower:
                 continue
             # Written below in one bulk statement (an ALL_PROJECTS update may re-derive
             # thousands); the loaded JWK shows the new values without being flushed.
-            values = {**self.service.columns_of(item.new), "updated_at": now}
+            known = columns.get(id(item.new))
+            if known is None or known[0] is not item.new:
+                known = (item.new, self.service.columns_of(item.new))
+                if known[1]["private_sealed"] is None:
+                    columns[id(item.new)] = known
+            values = {**known[1], "updated_at": now}
             for column, value in values.items():
                 set_committed_value(jwk, column, value)
             rederived.append({"id": jwk.id, **values})

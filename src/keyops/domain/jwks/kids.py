@@ -66,18 +66,39 @@ def identity_of(jwk: dict[str, Any]) -> Identity | None:
 
 @dataclass(slots=True)
 class _Holder:
-    """A JWK holding a kid; its identity is worked out only when a kid matches."""
+    """A JWK holding a kid; ``order`` is when it was registered (the first conflict
+    found is the oldest holder's)."""
 
     jwk_id: int | None
     project_id: int
     name: str
-    public_json: str | None = None
-    identity: Identity | None = field(default=None)
+    order: int
 
-    def seen_as(self) -> Identity | None:
-        if self.identity is None and self.public_json is not None:
-            self.identity = identity_of(json.loads(self.public_json))
-        return self.identity
+
+@dataclass(slots=True)
+class _Kid:
+    """The holders of one kid, grouped by what a verifier sees of them.
+
+    A kid is typically held by many JWKs of one key (an admin certificate's JWK in every
+    project): a check then looks at one group, not at every holder. Stored JWKs are
+    grouped only when their kid is first checked, each distinct public JSON read once.
+    """
+
+    pending: list[tuple[_Holder, str | None]] = field(default_factory=list)
+    groups: dict[Identity | None, list[_Holder]] = field(default_factory=dict)
+
+    def resolved(
+        self, identities: dict[str, Identity | None]
+    ) -> dict[Identity | None, list[_Holder]]:
+        for holder, public_json in self.pending:
+            identity = None
+            if public_json is not None:
+                if public_json not in identities:
+                    identities[public_json] = identity_of(json.loads(public_json))
+                identity = identities[public_json]
+            self.groups.setdefault(identity, []).append(holder)
+        self.pending.clear()
+        return self.groups
 
 
 class KidRegistry:
@@ -110,13 +131,21 @@ class KidRegistry:
             else:
                 wanted.extend(scope)
         gone = set(leaving)
-        self._by_kid: dict[str, list[_Holder]] = {}
+        self._by_kid: dict[str, _Kid] = {}
+        self._identities: dict[str, Identity | None] = {}
+        # The identity of each JWK being assigned, by object (re-derived JWKs share one).
+        self._mine: dict[int, tuple[dict[str, Any], Identity | None]] = {}
+        self._order = 0
         loaded = None if wanted is None else sorted(set(wanted))
-        for jwk in JwkRepository(session).list_for_projects(loaded):
-            if jwk.id in gone or not jwk.kid or jwk.key_type == "oct":
+        for jwk in JwkRepository(session).kid_holders(loaded):
+            if jwk.id in gone or not jwk.kid:
                 continue
-            holder = _Holder(jwk.id, jwk.project_id, jwk.name, jwk.public_json)
-            self._by_kid.setdefault(jwk.kid, []).append(holder)
+            holder = _Holder(jwk.id, jwk.project_id, jwk.name, self._next())
+            self._by_kid.setdefault(jwk.kid, _Kid()).pending.append((holder, jwk.public_json))
+
+    def _next(self) -> int:
+        self._order += 1
+        return self._order
 
     def _visible(self, project_id: int, holder: _Holder) -> bool:
         scope = self._scope.get(project_id, frozenset({project_id}))
@@ -125,12 +154,28 @@ class KidRegistry:
     def _conflict(
         self, project_id: int, kid: str, mine: Identity | None, jwk_id: int | None
     ) -> _Holder | None:
-        for holder in self._by_kid.get(kid, ()):
-            if jwk_id is not None and holder.jwk_id == jwk_id:
+        entry = self._by_kid.get(kid)
+        if entry is None:
+            return None
+        found: _Holder | None = None
+        for identity, holders in entry.resolved(self._identities).items():
+            if compatible(identity, mine):
                 continue
-            if self._visible(project_id, holder) and not compatible(holder.seen_as(), mine):
-                return holder
-        return None
+            for holder in holders:
+                if found is not None and holder.order > found.order:
+                    break  # holders are in registration order: none older in this group
+                if jwk_id is not None and holder.jwk_id == jwk_id:
+                    continue
+                if self._visible(project_id, holder):
+                    found = holder
+                    break
+        return found
+
+    def _identity(self, jwk: dict[str, Any]) -> Identity | None:
+        known = self._mine.get(id(jwk))
+        if known is None or known[0] is not jwk:
+            known = self._mine[id(jwk)] = (jwk, identity_of(jwk))
+        return known[1]
 
     def assign(
         self,
@@ -146,7 +191,7 @@ class KidRegistry:
         kid = jwk.get("kid")
         if not isinstance(kid, str) or not kid or jwk.get("kty") == "oct":
             return jwk
-        mine = identity_of(jwk)
+        mine = self._identity(jwk)
         holder = self._conflict(project_id, kid, mine, jwk_id)
         if holder is not None and chosen:
             if holder.project_id == project_id:
@@ -166,5 +211,8 @@ class KidRegistry:
             while self._conflict(project_id, kid, mine, jwk_id) is not None:
                 kid, number = f"{base}-{number}", number + 1
             jwk = {**jwk, "kid": kid}
-        self._by_kid.setdefault(kid, []).append(_Holder(jwk_id, project_id, name, identity=mine))
+        entry = self._by_kid.setdefault(kid, _Kid())
+        entry.resolved(self._identities).setdefault(mine, []).append(
+            _Holder(jwk_id, project_id, name, self._next())
+        )
         return jwk

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from keyops.crypto.jwk import split_private
 from keyops.deploy.plan import ChangePlan
-from keyops.domain.artifacts import jwk_artifact, jwk_ref
+from keyops.domain.artifacts import jwk_artifact, jwk_content, jwk_ref
 from keyops.domain.environments import EnvironmentService
 from keyops.domain.jwks.kids import KidRegistry
 from keyops.domain.jwks.model import (
@@ -45,6 +45,7 @@ class JwkService:
         self.keyring = keyring
         self.jwks = JwkRepository(session)
         self._environments: dict[int, list[Any]] = {}
+        self._contents: dict[int, tuple[dict[str, Any], bytes]] = {}
 
     # --- reading ---------------------------------------------------------------------
 
@@ -89,7 +90,13 @@ class JwkService:
 
     def artifact_of(self, project: Project, jwk: Jwk, full: dict[str, Any] | None = None) -> Any:
         """The JWK as environments receive it; ``full`` spares opening what was just sealed."""
-        return jwk_artifact(project.name, jwk, full if full is not None else self.full(jwk))
+        if full is None:
+            return jwk_artifact(project.name, jwk, self.full(jwk))
+        # A re-derivation gives many JWKs one dict of new material: its JSON is made once.
+        known = self._contents.get(id(full))
+        if known is None or known[0] is not full:
+            known = self._contents[id(full)] = (full, jwk_content(full))
+        return jwk_artifact(project.name, jwk, full, content=known[1])
 
     def environments_of(self, project: Project) -> list[Any]:
         """The environments a project's JWKs go to (every one it may use), remembered for

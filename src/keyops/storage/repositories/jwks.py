@@ -37,6 +37,8 @@ _ANY_REFERENCING = {
 
 # The kinds of material a JWK can be derived from (and follow), by name.
 SOURCE_KINDS = frozenset(_REFERENCING)
+# update_many's statement per tuple of columns it sets.
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
 
 
 class JwkRepository:
@@ -58,6 +60,17 @@ class JwkRepository:
         if project_ids is not None:
             stmt = stmt.where(Jwk.project_id.in_(project_ids))
         return (self.session.scalars(stmt.order_by(Jwk.id))).all()
+
+    def kid_holders(self, project_ids: Sequence[int] | None) -> Sequence[Any]:
+        """(id, project_id, name, kid, public_json) of the JWKs of the given projects (of
+        every project when None) that publish a kid: not secret (``oct``), kid not empty.
+        Columns only: a registry of kids may load thousands."""
+        stmt = select(Jwk.id, Jwk.project_id, Jwk.name, Jwk.kid, Jwk.public_json).where(
+            Jwk.kid != "", Jwk.key_type != "oct"
+        )
+        if project_ids is not None:
+            stmt = stmt.where(Jwk.project_id.in_(project_ids))
+        return self.session.execute(stmt.order_by(Jwk.id)).all()
 
     def with_project_names(self, project_ids: Sequence[int] | None) -> Sequence[tuple[Jwk, str]]:
         """JWKs of the given projects (of every project when None) and their project's
@@ -100,15 +113,17 @@ class JwkRepository:
         """Set columns of many JWKs, each row naming its ``id``: one bulk statement."""
         if not rows:
             return
-        table: Table = Jwk.__table__  # type: ignore[assignment]
-        columns = [k for k in rows[0] if k != "id"]
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("jwk_id"))
-            .values({c: bindparam(f"new_{c}") for c in columns})
-        )
-        self.session.connection().execute(
-            stmt, [{"jwk_id": r["id"], **{f"new_{c}": r[c] for c in columns}} for r in rows]
+        columns = tuple(k for k in rows[0] if k != "id")
+        stmt = _UPDATES.get(columns)
+        if stmt is None:
+            table: Table = Jwk.__table__  # type: ignore[assignment]
+            stmt = _UPDATES[columns] = Prepared(
+                update(table)
+                .where(table.c.id == bindparam("jwk_id"))
+                .values({c: bindparam(f"new_{c}") for c in columns})
+            )
+        stmt.executemany(
+            self.session, [{"jwk_id": r["id"], **{f"new_{c}": r[c] for c in columns}} for r in rows]
         )
 
     def add(self, jwk: Jwk) -> Jwk:
