@@ -138,6 +138,7 @@ class JwkFollower:
             sorted({i.project.id for i in following}),
             leaving={i.jwk.id for i in following},
         )
+        registry.preload(str(i.new.get("kid") or "") for i in following if i.new is not None)
         kids: dict[int, dict[str, Any]] = {}
         for item in sorted(following, key=lambda i: (not i.jwk.kid_given, i.jwk.id)):
             assert item.new is not None

@@ -102,9 +102,9 @@ class _Kid:
 
 
 class KidRegistry:
-    """The kids held in the JWK Sets of some projects' environments, loaded once for a
-    change (one statement for the limits, one for the JWKs), then kept up to date as the
-    change assigns kids."""
+    """The kids held in the JWK Sets of some projects' environments: the limits read once
+    for a change, each kid's holders when it is first asked about (or ``preload``-ed
+    together), then kept up to date as the change assigns kids."""
 
     def __init__(
         self, session: Session, project_ids: Iterable[int], *, leaving: Iterable[int] = ()
@@ -130,18 +130,34 @@ class KidRegistry:
                 wanted = None
             else:
                 wanted.extend(scope)
-        gone = set(leaving)
+        self._repo = JwkRepository(session)
+        self._loaded_scope = None if wanted is None else sorted(set(wanted))
+        self._gone = set(leaving)
+        # Holders per kid, loaded when a kid is first asked about (``preload`` fetches
+        # many in one statement): a create asks about one kid, not about every JWK.
         self._by_kid: dict[str, _Kid] = {}
         self._identities: dict[str, Identity | None] = {}
         # The identity of each JWK being assigned, by object (re-derived JWKs share one).
         self._mine: dict[int, tuple[dict[str, Any], Identity | None]] = {}
         self._order = 0
-        loaded = None if wanted is None else sorted(set(wanted))
-        for jwk in JwkRepository(session).kid_holders(loaded):
-            if jwk.id in gone or not jwk.kid:
+
+    def preload(self, kids: Iterable[str]) -> None:
+        """Load the holders of these kids in one statement."""
+        wanted = sorted({k for k in kids if k and k not in self._by_kid})
+        if not wanted:
+            return
+        for kid in wanted:
+            self._by_kid[kid] = _Kid()
+        for jwk in self._repo.kid_holders(self._loaded_scope, wanted):
+            if jwk.id in self._gone:
                 continue
             holder = _Holder(jwk.id, jwk.project_id, jwk.name, self._next())
-            self._by_kid.setdefault(jwk.kid, _Kid()).pending.append((holder, jwk.public_json))
+            self._by_kid[jwk.kid].pending.append((holder, jwk.public_json))
+
+    def _entry(self, kid: str) -> _Kid:
+        if kid not in self._by_kid:
+            self.preload([kid])
+        return self._by_kid[kid]
 
     def _next(self) -> int:
         self._order += 1
@@ -154,9 +170,7 @@ class KidRegistry:
     def _conflict(
         self, project_id: int, kid: str, mine: Identity | None, jwk_id: int | None
     ) -> _Holder | None:
-        entry = self._by_kid.get(kid)
-        if entry is None:
-            return None
+        entry = self._entry(kid)
         found: _Holder | None = None
         for identity, holders in entry.resolved(self._identities).items():
             if compatible(identity, mine):
@@ -211,7 +225,7 @@ class KidRegistry:
             while self._conflict(project_id, kid, mine, jwk_id) is not None:
                 kid, number = f"{base}-{number}", number + 1
             jwk = {**jwk, "kid": kid}
-        entry = self._by_kid.setdefault(kid, _Kid())
+        entry = self._entry(kid)
         entry.resolved(self._identities).setdefault(mine, []).append(
             _Holder(jwk_id, project_id, name, self._next())
         )

@@ -61,16 +61,19 @@ class JwkRepository:
             stmt = stmt.where(Jwk.project_id.in_(project_ids))
         return (self.session.scalars(stmt.order_by(Jwk.id))).all()
 
-    def kid_holders(self, project_ids: Sequence[int] | None) -> Sequence[Any]:
+    def kid_holders(self, project_ids: Sequence[int] | None, kids: Sequence[str]) -> list[Any]:
         """(id, project_id, name, kid, public_json) of the JWKs of the given projects (of
-        every project when None) that publish a kid: not secret (``oct``), kid not empty.
-        Columns only: a registry of kids may load thousands."""
-        stmt = select(Jwk.id, Jwk.project_id, Jwk.name, Jwk.kid, Jwk.public_json).where(
-            Jwk.kid != "", Jwk.key_type != "oct"
-        )
-        if project_ids is not None:
-            stmt = stmt.where(Jwk.project_id.in_(project_ids))
-        return self.session.execute(stmt.order_by(Jwk.id)).all()
+        every project when None) that publish one of ``kids`` (not secret: ``oct``), in
+        id order. Columns only: one kid may be held by thousands."""
+        found: list[Any] = []
+        for start in range(0, len(kids), 500):  # bounded IN lists
+            stmt = select(Jwk.id, Jwk.project_id, Jwk.name, Jwk.kid, Jwk.public_json).where(
+                Jwk.kid.in_(kids[start : start + 500]), Jwk.key_type != "oct"
+            )
+            if project_ids is not None:
+                stmt = stmt.where(Jwk.project_id.in_(project_ids))
+            found += self.session.execute(stmt.order_by(Jwk.id)).all()
+        return found
 
     def with_project_names(self, project_ids: Sequence[int] | None) -> Sequence[tuple[Jwk, str]]:
         """JWKs of the given projects (of every project when None) and their project's
