@@ -13,7 +13,7 @@ from keyops.storage.models.base import Base, UTCDateTime
 class AuditEntry(Base):
     """One entry of the chain. ``id`` is its position (1, 2, ...), given by the writer
     holding the chain lock, not by the database; ``hash`` is SHA-256 over the entry's
-    canonical form, ``prev_hash`` included (``domain/audit.canonical``). Fingerprints
+    canonical form, ``prev_hash`` included (``domain/audit/chain.canonical``). Fingerprints
     are SHA-256 of material; the material itself is never here."""
 
     __tablename__ = "audit_entries"

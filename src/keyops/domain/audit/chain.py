@@ -1,34 +1,13 @@
-"""The audit log: who changed what, when, from where, and every refused caller.
-
-Every committed change appends one entry per changed thing in the change's own
-transaction: ``install`` listens for the commit of every write session of the database
-(the one place every change passes, ``Database.write``'s unit of work), so an entry
-exists exactly when its change does. What the entry says comes from two places:
-
-- the request (``RequestContext``, set per request by ``api/request_context`` and filled
-  in by the auth dependency): user, token id, source address, request id, and the
-  operation the route is (``route_operation``);
-- the lifecycle (``note``): a per-environment resource's create, update (or rollback) and
-  delete note the kind, name, environments and the SHA-256 fingerprints of the material
-  before and after. Changes nobody noted (users, tokens, projects, environments, JWKs,
-  republish, ...) get one entry from the route: its operation, path's project and name,
-  and the environments of its deployment plan (``planned``).
-
-Refusals and failed authorisations have no change transaction: ``record`` appends them in
-their own small one. Entries are hash-chained: ``hash`` is SHA-256 over ``canonical`` of
-the entry, ``prev_hash`` (the previous entry's ``hash``) and position included, so
-``verify`` finds an edited, inserted, deleted or reordered row. Appends take the chain
-lock (``AuditRepository.lock_head``) so that concurrent writers never fork the chain.
-"""
+"""The audit chain: what a change notes in its transaction, the entries appended with
+its commit (or alone, for a refusal), hash-chained, and their verification (see the
+package's docstring)."""
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
 import logging
-import re
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +15,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from keyops.domain.audit.context import Operation, Outcome, RequestContext, current, route_change
 from keyops.storage.db import UNAVAILABLE, Database
 from keyops.storage.models.base import utcnow
 from keyops.storage.repositories.audit import AuditRepository
@@ -43,126 +23,6 @@ from keyops.storage.repositories.audit import AuditRepository
 log = logging.getLogger("keyops.audit")
 
 GENESIS = "0" * 64
-
-
-class Operation:
-    """What an entry records (documented in the README's audit section)."""
-
-    CREATE = "CREATE"
-    UPDATE = "UPDATE"
-    DELETE = "DELETE"
-    ROLLBACK = "ROLLBACK"
-    REPUBLISH = "REPUBLISH"
-    LOGIN = "LOGIN"
-    AUTH_FAILED = "AUTH_FAILED"
-
-
-class Outcome:
-    SUCCESS = "SUCCESS"  # committed with the change
-    REFUSED = "REFUSED"  # the change was refused (4xx); nothing was changed
-    UNAUTHORIZED = "UNAUTHORIZED"  # 401: no or an invalid token
-    FORBIDDEN = "FORBIDDEN"  # 403: the caller lacks a role
-    NOT_FOUND = "NOT_FOUND"  # 404: a project the caller may not see
-
-
-# --- the request's context -------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class RequestContext:
-    """Who is asking, from where: one per request, filled in as it is known."""
-
-    request_id: str
-    source_address: str | None
-    method: str
-    scope: MutableMapping[str, Any]
-    username: str | None = None
-    token_id: int | None = None
-    # Set when the path's project was refused as not found (decision 10's 404).
-    project_hidden: bool = False
-    # Set once the request's change is appended: later write transactions of the
-    # request (recording a roll-out's outcome) are bookkeeping, not another change.
-    changed: bool = False
-
-    def authenticated(self, username: str, token_id: int) -> None:
-        self.username = username
-        self.token_id = token_id
-
-
-current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
-    "keyops_audit_request", default=None
-)
-
-_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_VERBS = {"POST": "CREATE", "PUT": "UPDATE", "PATCH": "UPDATE", "DELETE": "DELETE"}
-# Routes whose writes are bookkeeping, not changes (a gateway node's sync and acks).
-_NOT_AUDITED = ("/apiops/gateway/",)
-_KINDS = {
-    "certificates": "certificate",
-    "keys": "key",
-    "keystores": "keystore",
-    "jwks": "jwk",
-    "users": "user",
-    "tokens": "token",
-    "node-tokens": "node_token",
-    "projects": "project",
-    "members": "member",
-    "environments": "environment",
-    "webhooks": "webhook",
-    "tls-identity": "tls_identity",
-    "nodes": "node",
-}
-_PARAM = re.compile(r"^\{(\w+)\}$")
-
-
-@dataclass(frozen=True, slots=True)
-class RouteChange:
-    operation: str
-    project: str | None
-    kind: str | None
-    name: str | None
-
-
-def route_change(ctx: RequestContext) -> RouteChange | None:
-    """What the request's route changes, from its template: ``None`` if it is no change.
-
-    Project resources: CREATE / UPDATE / DELETE (ROLLBACK, REPUBLISH by their path);
-    admin routes: ``<KIND>_<VERB>`` (USER_CREATE, TOKEN_CREATE, TOKEN_DELETE, ...);
-    ``POST /apiops/auth/token``: LOGIN."""
-    if ctx.method not in _CHANGING:
-        return None
-    template = getattr(ctx.scope.get("route"), "path", None)
-    if not isinstance(template, str):
-        return None  # no route matched: nothing could change
-    if template.startswith(_NOT_AUDITED):
-        return None
-    params: dict[str, Any] = ctx.scope.get("path_params") or {}
-    project = params.get("projectName")
-    segments = [s for s in template.split("/") if s]
-    if template.startswith("/apiops/auth/"):
-        return RouteChange(Operation.LOGIN, None, "token", None)
-    name: str | None = None
-    kind: str | None = None
-    last_literal = ""
-    for i, segment in enumerate(segments):
-        match = _PARAM.match(segment)
-        if match:
-            if i + 1 == len(segments) or segments[i + 1] not in _KINDS:
-                name = str(params.get(match.group(1), "")) or None
-        else:
-            last_literal = segment
-            if segment in _KINDS:
-                kind, name = _KINDS[segment], None
-    if last_literal == "rollback":
-        return RouteChange(Operation.ROLLBACK, project, kind, name)
-    if last_literal == "republish":
-        return RouteChange(Operation.REPUBLISH, None, "environment", name)
-    verb = _VERBS[ctx.method]
-    if template.startswith("/apiops/admin/") and kind is not None:
-        if kind == "project" and name is not None and project is not None:
-            name = None
-        return RouteChange(f"{kind.upper()}_{verb}", project, kind, name)
-    return RouteChange(verb, project, kind, name)
 
 
 # --- what a change notes in its transaction -------------------------------------------
@@ -405,39 +265,3 @@ def verify(rows: Iterator[dict[str, Any]]) -> Verdict:
             )
         expected_prev, expected_id, count = row["hash"], expected_id + 1, count + 1
     return Verdict(True, count)
-
-
-# --- reading -----------------------------------------------------------------------------
-
-MAX_PAGE_SIZE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    user: str | None = None
-    project: str | None = None
-    kind: str | None = None
-    name: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-def token_names(session: Session, rows: Sequence[Any]) -> dict[int, str]:
-    """The name of each token that made one of ``rows`` (login tokens are named
-    ``client_credentials``, personal ones as their owner named them)."""
-    return AuditRepository(session).token_names([r.token_id for r in rows if r.token_id])
-
-
-def search(session: Session, f: AuditFilter, page: int, size: int) -> tuple[list[Any], int]:
-    """One page of matching entries, newest first, and how many match in all."""
-    size = max(1, min(size, MAX_PAGE_SIZE))
-    return AuditRepository(session).search(
-        user=f.user,
-        project=f.project,
-        kind=f.kind,
-        name=f.name,
-        since=f.since,
-        until=f.until,
-        offset=page * size,
-        limit=size,
-    )
