@@ -97,20 +97,25 @@ async def create_jwk(
     return await _create(project, inp, body, k)
 
 
+def _input(body: Any, *fields: str) -> JwkInput:
+    """A parse endpoint's body as the domain's input: the fields every source type has,
+    then the source's own (the body's attributes are named as JwkInput's)."""
+    return JwkInput(
+        name=body.name,
+        description=body.description,
+        source_type=body.chosen_source_type(),
+        kid=body.kid,
+        **{f: getattr(body, f) for f in fields},
+    )
+
+
 @router.post("/parse-from-url", summary="Parse JWK from URL", response_model=DeploymentRead)
 async def parse_from_url(
     body: JwkFromUrl,
     project: DeployerProject,
     k: KeyopsDep,
 ) -> dict[str, Any]:
-    inp = JwkInput(
-        name=body.name,
-        description=body.description,
-        source_type=body.chosen_source_type(),
-        url=body.url,
-        kid=body.kid,
-    )
-    return await _create(project, inp, body, k)
+    return await _create(project, _input(body, "url"), body, k)
 
 
 @router.post(
@@ -121,14 +126,7 @@ async def parse_from_clipboard(
     project: DeployerProject,
     k: KeyopsDep,
 ) -> dict[str, Any]:
-    inp = JwkInput(
-        name=body.name,
-        description=body.description,
-        source_type=body.chosen_source_type(),
-        jwk_str=body.jwk_str,
-        kid=body.kid,
-    )
-    return await _create(project, inp, None, k)
+    return await _create(project, _input(body, "jwk_str"), None, k)
 
 
 @router.post(
@@ -139,17 +137,12 @@ async def parse_from_certificate(
     project: DeployerProject,
     k: KeyopsDep,
 ) -> dict[str, Any]:
-    inp = JwkInput(
-        name=body.name,
-        description=body.description,
-        source_type=body.chosen_source_type(),
-        certificate_name=body.certificate_name,
-        environment_name=body.environment_name,
-        use_type=body.use_type,
-        algorithm=body.algorithm,
-        kid=body.kid,
+    return await _create(
+        project,
+        _input(body, "certificate_name", "environment_name", "use_type", "algorithm"),
+        None,
+        k,
     )
-    return await _create(project, inp, None, k)
 
 
 @router.post("/parse-from-key", summary="Parse JWK from key", response_model=DeploymentRead)
@@ -158,17 +151,9 @@ async def parse_from_key(
     project: DeployerProject,
     k: KeyopsDep,
 ) -> dict[str, Any]:
-    inp = JwkInput(
-        name=body.name,
-        description=body.description,
-        source_type=body.chosen_source_type(),
-        key_name=body.key_name,
-        environment_name=body.environment_name,
-        use_type=body.use_type,
-        algorithm=body.algorithm,
-        kid=body.kid,
+    return await _create(
+        project, _input(body, "key_name", "environment_name", "use_type", "algorithm"), None, k
     )
-    return await _create(project, inp, None, k)
 
 
 @router.post(
@@ -179,18 +164,12 @@ async def parse_from_keystore(
     project: DeployerProject,
     k: KeyopsDep,
 ) -> dict[str, Any]:
-    inp = JwkInput(
-        name=body.name,
-        description=body.description,
-        source_type=body.chosen_source_type(),
-        key_store_name=body.key_store_name,
-        environment_name=body.environment_name,
-        alias_name=body.alias_name,
-        use_type=body.use_type,
-        algorithm=body.algorithm,
-        kid=body.kid,
+    return await _create(
+        project,
+        _input(body, "key_store_name", "environment_name", "alias_name", "use_type", "algorithm"),
+        None,
+        k,
     )
-    return await _create(project, inp, None, k)
 
 
 @router.post("/generate", summary="Generate JWK", response_model=DeploymentRead)
