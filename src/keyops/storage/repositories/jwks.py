@@ -54,13 +54,6 @@ class JwkRepository:
         stmt = select(Jwk).where(Jwk.project_id == project_id).order_by(Jwk.name)
         return (self.session.scalars(stmt)).all()
 
-    def list_for_projects(self, project_ids: Sequence[int] | None) -> Sequence[Jwk]:
-        """JWKs of the given projects, or of every project when None."""
-        stmt = select(Jwk)
-        if project_ids is not None:
-            stmt = stmt.where(Jwk.project_id.in_(project_ids))
-        return (self.session.scalars(stmt.order_by(Jwk.id))).all()
-
     def kid_holders(self, project_ids: Sequence[int] | None, kids: Sequence[str]) -> list[Any]:
         """(id, project_id, name, kid, public_json) of the JWKs of the given projects (of
         every project when None) that publish one of ``kids`` (not secret: ``oct``), in
