@@ -1,4 +1,8 @@
-"""Gateway nodes: their credentials, what they sync, what they report back."""
+"""Gateway nodes: their credentials, what they sync, what they report back.
+
+A node's name, its report and its admin view are in ``gateway_nodes``; the TLS identity
+nodes serve (``set_tls_identity``) is in ``gateway_tls``. Both are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,14 @@ import hmac
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from keyops.deploy.plan import ChangePlan
 from keyops.deploy.service import LOCAL
+from keyops.domain.gateway_nodes import NodeAck, NodeView, node_name, node_state
+from keyops.domain.gateway_tls import set_tls_identity
 from keyops.errors import BadRequest, NotFound, Unauthorized
 from keyops.secrets import Keyring, Purpose
 from keyops.storage import notify
@@ -32,44 +36,20 @@ from keyops.storage.repositories.gateway import GatewayRepository, member_nodes
 if TYPE_CHECKING:
     from keyops.config import Settings
 
+__all__ = [
+    "NODE_TOKEN_PREFIX",
+    "GatewayService",
+    "NodeAck",
+    "NodeView",
+    "node_name",
+    "set_tls_identity",
+]
+
 NODE_TOKEN_PREFIX = "kgw_"  # noqa: S105 - a marker, not a secret
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    name: str
-    applied_revision: int
-    last_seen: Any
-    connected: bool
-    listen: str
-    fingerprints: dict[str, Any]
-    last_error: str | None
-    # CONNECTED (heard from within the TTL), SILENT (not since, still counted),
-    # DISCONNECTED (said goodbye), FORGOTTEN (silent past the forget period).
-    state: str
-
-
-def _state(node: GatewayNode, live_since: Any, forget_since: Any) -> str:
-    if not node.connected:
-        return "DISCONNECTED"
-    if node.last_seen >= live_since:
-        return "CONNECTED"
-    return "SILENT" if node.last_seen >= forget_since else "FORGOTTEN"
-
-
-@dataclass(frozen=True, slots=True)
-class NodeAck:
-    """What a node reported (``POST /apiops/gateway/ack/``), its name already checked."""
-
-    node: str
-    revision: int
-    listen: str
-    fingerprints: dict[str, Any]
-    error: str | None
 
 
 class GatewayService:
@@ -285,59 +265,7 @@ class GatewayService:
                 listen=n.listen,
                 fingerprints=json.loads(n.fingerprints_json or "{}"),
                 last_error=n.last_error,
-                state=_state(n, live_since, forget_since),
+                state=node_state(n, live_since, forget_since),
             )
             for n in self.repo.nodes(env.id)
         ]
-
-
-def node_name(node: str) -> str:
-    """A node's name as the protocol carries it; BadRequest if empty or too long."""
-    clean = (node or "").strip()
-    if not clean or len(clean) > 200:
-        raise BadRequest("node must be 1-200 characters!")
-    return clean
-
-
-def set_tls_identity(
-    session: Session,
-    env: Environment,
-    project_name: str | None,
-    keystore_name: str | None,
-    alias: str | None,
-) -> ChangePlan:
-    """Choose (or clear, with all None) the keystore entry nodes serve TLS with; it must
-    be a private-key entry of a keystore deployed to this environment."""
-    from keyops.storage.repositories.keystores import KeystoreRepository
-    from keyops.storage.repositories.projects import ProjectRepository
-
-    if project_name is None and keystore_name is None and alias is None:
-        env.tls_project = env.tls_keystore = env.tls_alias = None
-    else:
-        if not (project_name and keystore_name and alias):
-            raise BadRequest("projectName, keyStoreName and aliasName are all required!")
-        project = ProjectRepository(session).get_by_name(project_name)
-        keystore = KeystoreRepository(session).get(project.id, keystore_name) if project else None
-        if keystore is None:
-            raise BadRequest(f"Keystore (name: {keystore_name}) is not found!")
-        row = next((r for r in keystore.environments if r.environment_id == env.id), None)
-        if row is None:
-            raise BadRequest(
-                f"Keystore (name: {keystore_name}) is not deployed to environment ({env.name})!"
-            )
-        entries = json.loads(row.entries_json)
-        entry = next((e for e in entries if e["alias"].lower() == alias.lower()), None)
-        if entry is None or entry["kind"] != "PRIVATE_KEY":
-            raise BadRequest(
-                f"Alias ({alias}) is not a private key entry of keystore (name: {keystore_name})!"
-            )
-        env.tls_project, env.tls_keystore, env.tls_alias = (
-            project_name,
-            keystore_name,
-            entry["alias"],
-        )
-    session.flush()
-    # No artifact changes, but a new revision: nodes must pick the new identity up.
-    plan = ChangePlan()
-    plan.touch(env)
-    return plan

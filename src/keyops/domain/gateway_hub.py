@@ -14,18 +14,10 @@ The hub keeps what those answers need, per replica, and is told when it goes sta
   Concurrent readers of one environment share one database read.
 - **Snapshots**: one body per (environment, revision), built once and sent to every
   node (a revision's content never changes); the last ``SNAPSHOTS_KEPT`` are kept.
-- **Presence**: a node's first poll through this replica marks it connected at once (a
-  deploy must count it), and so does its first poll after ``HELLO_SECONDS``; later polls
-  and the refreshes of a waiting poll are gathered and written in one statement batch
-  every ``flush_seconds``, only for nodes still connected (a goodbye through another
-  replica is never undone). A goodbye or removal anywhere (``notify.goodbye_topic``)
-  makes the next poll of that environment's nodes say hello again.
-- **Acknowledgements**: written in groups (group commit). An ack that arrives while the
-  previous group is being written waits for it and goes into the next one, with every
-  other ack that arrived meanwhile: one transaction, one notification and one "has every
-  node caught up?" check per environment per group, not per ack. When a change reaches
-  1,000 nodes, their acks cost tens of transactions instead of 1,000, each of which
-  re-read all 1,000 nodes. A lone ack is written at once, as before.
+- **Presence**: hellos written at once, later polls' ``last_seen`` batched every
+  ``flush_seconds`` (``Presence``, ``gateway_presence``).
+- **Acknowledgements**: written in groups, one transaction for all that arrived
+  meanwhile (group commit: ``AckGroups``, ``gateway_acks``).
 
 Every cache is dropped whenever the notifier may have missed something (``notify.ANY``:
 the LISTEN connection came back, or a sibling SQLite process committed).
@@ -34,39 +26,30 @@ the LISTEN connection came back, or a sibling SQLite process committed).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import hashlib
-import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from keyops.config import Settings
-from keyops.domain.gateway import GatewayService, NodeAck, node_name
-from keyops.errors import KeyopsError
+from keyops.domain.gateway import GatewayService, NodeAck
+from keyops.domain.gateway_acks import AckGroups
+from keyops.domain.gateway_presence import Presence
 from keyops.secrets import Keyring
 from keyops.storage import notify
-from keyops.storage.db import UNAVAILABLE, Database
-from keyops.storage.models.base import utcnow
-from keyops.storage.repositories.gateway import GatewayRepository
-
-log = logging.getLogger("keyops.gateway")
+from keyops.storage.db import Database
 
 CACHE_SECONDS = 10.0
-# Credentials and hellos are kept longer than a poll (every poll would read or write
-# again otherwise): a revocation, a deleted environment, a goodbye or a removal drops
-# them at once, in every replica (and everything when a notification may be lost).
+# Credentials are kept longer than a poll (every poll would read again otherwise): a
+# revocation or a deleted environment drops them at once, in every replica (and
+# everything when a notification may be lost); hellos likewise (``gateway_presence``).
 CREDENTIAL_SECONDS = 600.0
-HELLO_SECONDS = 600.0
 SNAPSHOTS_KEPT = 32
-ACKS_PER_GROUP = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +88,8 @@ class NodeHub:
         self._reading: dict[int, asyncio.Future[Any]] = {}
         self._snapshots: OrderedDict[tuple[int, int], Snapshot] = OrderedDict()
         self._building: dict[tuple[int, int], asyncio.Future[Any]] = {}
-        # (environment id, node) -> when this replica last wrote it connected.
-        self._said_hello: dict[tuple[int, str], float] = {}
-        self._seen: dict[tuple[int, str], datetime] = {}
-        self._acks: list[tuple[int, Ack, asyncio.Future[None]]] = []
-        self._ack_writer: asyncio.Task[None] | None = None
+        self._presence = Presence(db, self._service, self.flush_seconds)
+        self._acks = AckGroups(db, self._service)
         db.notifier.add_listener(self._heard)
 
     # --- staleness -------------------------------------------------------------------
@@ -122,7 +102,7 @@ class NodeHub:
                     self._credentials_generation += 1
                     self._revisions.clear()
                     self._generations = {k: v + 1 for k, v in self._generations.items()}
-                    self._said_hello.clear()
+                    self._presence.forget()
                     continue
                 if topic == notify.CREDENTIALS:
                     self._credentials.clear()
@@ -136,8 +116,7 @@ class NodeHub:
                     self._revisions.pop(env_id, None)
                     self._generations[env_id] = self._generations.get(env_id, 0) + 1
                 elif kind == "goodbye":
-                    for key in [k for k in self._said_hello if k[0] == env_id]:
-                        del self._said_hello[key]
+                    self._presence.forget(env_id)
 
     # --- what a poll asks ------------------------------------------------------------
 
@@ -224,132 +203,34 @@ class NodeHub:
         future.set_result(value)
         return value
 
-    # --- presence --------------------------------------------------------------------
+    # --- presence (``gateway_presence``) ----------------------------------------------
 
     async def hello(self, env_id: int, node: str) -> None:
-        """A poll begins: a node this replica has not recently marked connected is
-        marked now; otherwise it is only seen (batched)."""
-        key = (env_id, node_name(node))
-        now = time.monotonic()
-        with self._lock:
-            said = self._said_hello.get(key)
-        if said is not None and now - said < HELLO_SECONDS:
-            self.seen(env_id, node)
-            return
-
-        def write(session: Session) -> None:
-            self._service(session).touch_id(env_id, key[1], hello=True)
-
-        await self.db.write(write)
-        with self._lock:
-            self._said_hello[key] = now
-            self._seen.pop(key, None)
+        """A poll begins: the node is marked connected, or only seen (``Presence``)."""
+        await self._presence.hello(env_id, node)
 
     def seen(self, env_id: int, node: str) -> None:
         """The node is still there: its ``last_seen`` is written with the next batch."""
-        with self._lock:
-            self._seen[(env_id, node_name(node))] = utcnow()
+        self._presence.seen(env_id, node)
 
     def goodbye(self, env_id: int, node: str) -> None:
         """Before a goodbye is written: nothing of this node is pending any more."""
-        key = (env_id, node_name(node))
-        with self._lock:
-            self._said_hello.pop(key, None)
-            self._seen.pop(key, None)
+        self._presence.goodbye(env_id, node)
 
     async def flush(self) -> int:
         """Write the gathered ``last_seen`` refreshes in one transaction."""
-        with self._lock:
-            batch, self._seen = self._seen, {}
-        if not batch:
-            return 0
-        # In key order, as the acks' groups write them: two transactions that update the
-        # same rows lock them in the same order (no deadlock).
-        rows = [{"environment_id": e, "name": n, "at": at} for (e, n), at in sorted(batch.items())]
-        await self.db.write(lambda s: GatewayRepository(s).refresh_many(rows))
-        return len(rows)
+        return await self._presence.flush()
 
-    # --- acknowledgements -------------------------------------------------------------
+    async def run(self) -> None:
+        """Flush every ``flush_seconds`` (and once more when stopped)."""
+        await self._presence.run()
+
+    # --- acknowledgements (``gateway_acks``) -------------------------------------------
 
     async def ack(self, env_id: int, ack: Ack) -> None:
         """Record what a node applied, as ``GatewayService.ack`` does, in the next group
         written (Unauthorized if the environment is gone)."""
-        ack = Ack(node_name(ack.node), ack.revision, ack.listen, ack.fingerprints, ack.error)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._acks.append((env_id, ack, future))
-        if self._ack_writer is None or self._ack_writer.done():
-            self._ack_writer = asyncio.create_task(self._write_acks())
-        # A request that goes away meanwhile does not take its ack out of the group.
-        await asyncio.shield(future)
-
-    async def _write_acks(self) -> None:
-        while self._acks:
-            group = self._acks[:ACKS_PER_GROUP]
-            del self._acks[:ACKS_PER_GROUP]
-            try:
-                failed = await self.db.write(functools.partial(self._record, group=group))
-            except Exception as exc:
-                if len(group) == 1 or isinstance(exc, UNAVAILABLE):
-                    for *_, future in group:
-                        _fail(future, exc)
-                    continue
-                # One ack spoilt the transaction (an environment deleted meanwhile...):
-                # each is written on its own, so only that one fails.
-                for item in group:
-                    try:
-                        failed = await self.db.write(functools.partial(self._record, group=[item]))
-                    except Exception as one:
-                        _fail(item[2], one)
-                    else:
-                        _answer([item], failed)
-                continue
-            _answer(group, failed)
-
-    def _record(
-        self, session: Session, group: list[tuple[int, Ack, asyncio.Future[None]]]
-    ) -> dict[int, KeyopsError]:
-        """The group's acks in one transaction; environments that refused, by id."""
-        service = self._service(session)
-        failed: dict[int, KeyopsError] = {}
-        for env_id in sorted({e for e, _, _ in group}):
-            try:
-                env = service.reload_id(env_id)
-            except KeyopsError as exc:  # deleted: its credentials went with it
-                failed[env_id] = exc
-                continue
-            service.record_acks(env, [ack for e, ack, _ in group if e == env_id])
-        return failed
-
-    async def run(self) -> None:
-        """Flush every ``flush_seconds`` (and once more when stopped)."""
-        try:
-            while True:
-                await asyncio.sleep(self.flush_seconds)
-                try:
-                    await self.flush()
-                except UNAVAILABLE as exc:
-                    log.warning("recording node presence paused: %s", type(exc).__name__)
-                except Exception:
-                    log.warning("recording node presence failed; retrying", exc_info=True)
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.flush())
+        await self._acks.ack(env_id, ack)
 
     def _service(self, session: Session) -> GatewayService:
         return GatewayService.of(session, self.keyring, self.settings)
-
-
-def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-        future.exception()  # retrieved: no "never retrieved" warning if its request left
-
-
-def _answer(
-    group: list[tuple[int, Ack, asyncio.Future[None]]], failed: dict[int, KeyopsError]
-) -> None:
-    for env_id, _, future in group:
-        if env_id in failed:
-            _fail(future, failed[env_id])
-        elif not future.done():
-            future.set_result(None)

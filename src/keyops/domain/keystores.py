@@ -1,10 +1,7 @@
 """Keystores (JKS, JCEKS, PKCS12): parsed on the way in, file and passwords sealed at rest.
 
-``type: PEM`` (a private key and its certificate chain as PEM text, base64 in ``file``
-as the contract says, or the PEM text itself) is converted by the parse into a PKCS12
-file under the request's ``password`` (``crypto/pem_bundle.py``); that file is what is
-stored, shown, deployed and kept in history, with ``type`` PKCS12 and no separate key
-password (``keyPassword`` only opens an encrypted PEM key).
+The request, its files' decoding and what its checks keep (PEM converted to PKCS12) are
+in ``keystore_input``.
 
 A request's environments are resolved (400 for an unknown one) before any file is
 parsed, and all its files are parsed in one call off the event loop under one
@@ -18,17 +15,22 @@ do), and what those checks found is checked again afterwards.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from keyops.crypto.keystores import PEM_TYPE, KeystoreError, ParsedKeystore
+from keyops.crypto.keystores import KeystoreError, ParsedKeystore
 from keyops.crypto.x509 import format_instant
 from keyops.deploy.target import Artifact
 from keyops.domain.common import environment_names
 from keyops.domain.jwks import JwkFollower
+from keyops.domain.keystore_input import (
+    MAX_FILE_BYTES,
+    CheckedStore,
+    KeystoreEnvironmentInput,
+    KeystoreFields,
+    KeystoreInput,
+    parse_job,
+)
 from keyops.domain.keystore_parsing import ParseJob
 from keyops.domain.material import file_of, key_password_of, store_of
 from keyops.domain.resources import Derive, PerEnvironmentService
@@ -38,45 +40,14 @@ from keyops.storage.models import Environment, Keystore, KeystoreEnvironment, Pr
 from keyops.storage.repositories.environments import EnvironmentRepository
 from keyops.storage.repositories.keystores import KeystoreRepository
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class KeystoreEnvironmentInput:
-    environment_name: str | None
-    type: str | None
-    file: str | None
-    password: str | None
-    key_password: str | None = None
-
-
-@dataclass(slots=True)
-class KeystoreInput:
-    name: str | None
-    description: str | None
-    environments: list[KeystoreEnvironmentInput]
-    # What ``parse_all`` made of the files ``parse_jobs`` named; set before the write.
-    parsed: Sequence[ParsedKeystore | KeystoreError] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Checked:
-    env: Environment
-    store_type: str
-    data: bytes
-    password: str | None
-    key_password: str | None
-    parsed: ParsedKeystore
-
-
-@dataclass(frozen=True, slots=True)
-class KeystoreFields:
-    description: str
-    checked: Sequence[_Checked]
-
-    @property
-    def environments(self) -> Sequence[Environment]:
-        return [c.env for c in self.checked]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "KeystoreEnvironmentInput",
+    "KeystoreFields",
+    "KeystoreInput",
+    "KeystoreService",
+    "entries_summary",
+]
 
 
 def entries_summary(parsed: ParsedKeystore) -> list[dict[str, Any]]:
@@ -99,25 +70,6 @@ def entries_summary(parsed: ParsedKeystore) -> list[dict[str, Any]]:
     return rows
 
 
-def _decode_file(value: str | None, env_name: str, *, pem: bool = False) -> bytes:
-    if value is None or not value.strip():
-        raise BadRequest(f"file value can not be empty! (environment: {env_name})")
-    if len(value) > MAX_FILE_BYTES * 4 // 3 + 4:
-        raise BadRequest(f"file is larger than {MAX_FILE_BYTES} bytes! (environment: {env_name})")
-    if pem and "-----BEGIN " in value:
-        # PEM text as it is (base64 has no "-"): what `jq --rawfile` puts in a body.
-        data = value.encode("utf-8")
-        if len(data) > MAX_FILE_BYTES:
-            raise BadRequest(
-                f"file is larger than {MAX_FILE_BYTES} bytes! (environment: {env_name})"
-            )
-        return data
-    try:
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"file is not valid base64! (environment: {env_name})") from None
-
-
 class KeystoreService(
     PerEnvironmentService[Keystore, KeystoreEnvironment, KeystoreInput, KeystoreFields]
 ):
@@ -136,22 +88,7 @@ class KeystoreService(
         )
         # Environments first: a request naming unknown ones costs no parsing at all.
         envs = self.environments.resolve_for_project(names, project)
-        jobs = []
-        for env_name, env_input in zip(names, inp.environments, strict=True):
-            pem = (env_input.type or "").strip().upper() == PEM_TYPE
-            data = _decode_file(env_input.file, env_name, pem=pem)
-            if env_input.type is None or not env_input.type.strip():
-                raise BadRequest(f"type value can not be empty! (environment: {env_name})")
-            if env_input.key_password and not env_input.password:
-                raise BadRequest(f"password value can not be empty! (environment: {env_name})")
-            jobs.append(
-                ParseJob(
-                    data,
-                    env_input.type.strip(),
-                    env_input.password or None,
-                    env_input.key_password or None,
-                )
-            )
+        jobs = [parse_job(n, e) for n, e in zip(names, inp.environments, strict=True)]
         return envs, jobs
 
     def parse_jobs(
@@ -221,7 +158,7 @@ class KeystoreService(
                 # Converted (PEM): the PKCS12 file is protected by the store password alone.
                 data, key_password = result.file, None
             checked.append(
-                _Checked(env, result.store_type, data, job.password, key_password, result)
+                CheckedStore(env, result.store_type, data, job.password, key_password, result)
             )
         if len(checked) != len(jobs):
             raise BadRequest("the keystores of the request were not all parsed!")
