@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -190,5 +191,71 @@ def test_0011_keeps_every_row_and_never_reuses_an_id(backend: str, tmp_path: Pat
                 env_id = conn.execute(text("SELECT id FROM environments WHERE name = 'fresh'"))
                 if backend == "sqlite":
                     assert project_id.scalar_one() > 102 and env_id.scalar_one() > 201
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0012_stores_public_content_once_and_gives_it_back_on_downgrade(
+    backend: str, tmp_path: Path
+) -> None:
+    """Public deployed content moves to ``artifact_contents`` (once per hash) and the rows
+    keep none; sealed rows and tombstones are untouched; a downgrade puts it back."""
+    public, sealed = b"public certificate bytes", b"sealed private bytes"
+    # (id, name, hash, content, sealed, present)
+    rows = [
+        (1, "a", "h-public", public, False, True),
+        (2, "b", "h-public", public, False, True),
+        (3, "k", "h-sealed", sealed, True, True),
+        (4, "gone", "", b"", False, False),
+    ]
+    with database(backend, tmp_path) as url:
+        sync_url = to_sync_url(to_async_url(url))
+        command.upgrade(alembic_config(sync_url), "0011")
+        engine = create_engine(sync_url, poolclass=pool.NullPool)
+        now = "2026-01-01 00:00:00"
+
+        def stored(conn: Any) -> dict[int, bytes]:
+            found = conn.execute(text("SELECT id, content FROM deployed_artifacts ORDER BY id"))
+            return {i: bytes(c) for i, c in found}
+
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO environments (id, name, description, type, access_url,"
+                        " target, settings_revision, revision, applied_revision, created_at)"
+                        " VALUES (1, 'e', '', 'TEST', '', 'local', 0, 0, 0, :t)"
+                    ),
+                    {"t": now},
+                )
+                for rid, name, digest, content, is_sealed, present in rows:
+                    conn.execute(
+                        text(
+                            "INSERT INTO deployed_artifacts (id, environment_id, kind, project,"
+                            " name, content_hash, content, sealed, alias, revision, present,"
+                            " deployed_at) VALUES (:i, 1, 'certificate', 'p', :n, :h, :c, :s,"
+                            " NULL, 1, :pr, :t)"
+                        ),
+                        {
+                            "i": rid,
+                            "n": name,
+                            "h": digest,
+                            "c": content,
+                            "s": is_sealed,
+                            "pr": present,
+                            "t": now,
+                        },
+                    )
+            upgrade_to_head(to_async_url(url))
+            with engine.connect() as conn:
+                contents = conn.execute(
+                    text("SELECT content_hash, content FROM artifact_contents")
+                ).all()
+                assert [(h, bytes(c)) for h, c in contents] == [("h-public", public)]
+                assert stored(conn) == {1: b"", 2: b"", 3: sealed, 4: b""}
+            command.downgrade(alembic_config(sync_url), "0011")
+            with engine.connect() as conn:
+                assert stored(conn) == {1: public, 2: public, 3: sealed, 4: b""}
         finally:
             engine.dispose()

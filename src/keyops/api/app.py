@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -111,6 +112,20 @@ def _listen(settings: Settings, db: Database) -> None:
         db.notifier.watch_sqlite(db.engine.url.database)
 
 
+def _settle_heap() -> None:
+    """Leave what start-up built out of the cyclic garbage collector's full passes.
+
+    Everything alive once the service has started (modules, the routes and their models,
+    SQLAlchemy's mappers, the keyring) lives as long as the process. Left in the
+    collector's oldest generation, each full pass walks all of it: about 90 ms on this
+    machine, landing in the middle of whichever request allocated last, which made it
+    the slowest part of a 1,000-JWK re-derivation and of the seed update's p99. Frozen,
+    a full pass walks only what requests have built since.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
     """The keyops ASGI application."""
     settings = settings or Settings()
@@ -144,6 +159,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
                 asyncio.create_task(app.state.expiry_watcher.run()),
                 asyncio.create_task(app.state.webhook_worker.run()),
             ]
+            _settle_heap()
             yield
         finally:
             for task in background:

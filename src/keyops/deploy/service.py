@@ -164,7 +164,7 @@ class Deployer:
         repo.set_revision(delivered, revision, applied=True)
         repo.set_revision(waiting, revision, applied=False)
         pending: list[PendingEnvironment] = []
-        attempts: list[dict[str, Any]] = []
+        delivered_messages: dict[int, str] = {}
         for env_id, (deploy, remove) in changes_by_env.items():
             state = states.get(env_id)
             if state is None:
@@ -178,11 +178,13 @@ class Deployer:
             confirmed = None
             if env_id in delivered:
                 confirmed = _done(_removing(change, undeploy), NO_NODE)
-                attempts += _attempt_rows(change, True, confirmed)
+                delivered_messages[env_id] = confirmed
             pending.append(
                 PendingEnvironment(change, state.revision, state.applied_revision, confirmed)
             )
-        repo.add_attempts(attempts)
+        # Made from the artifact rows just written: an ALL_PROJECTS re-derivation writes
+        # thousands, and building each attempt in Python cost as much as the rows did.
+        repo.add_delivered_attempts(revision, delivered_messages)
         repo.bump_projects(plan.projects)
         notify.publish(session, *(notify.environment_topic(i) for i in states))
         return Rollout(revision, tuple(pending), undeploy)
@@ -388,6 +390,7 @@ class Deployer:
         ]
         results = await asyncio.gather(*(self.resync(s.id) for s in tried))
         await self.trim_attempts()
+        await self.remove_unused_contents()
         base = self.settings.reconcile_seconds
         for state, result in zip(tried, results, strict=True):
             if result is not None and not result.success:
@@ -403,6 +406,15 @@ class Deployer:
         if not over:
             return 0
         return await self.db.write(lambda s: DesiredStateRepository(s).trim_attempts(over, keep))
+
+    async def remove_unused_contents(self) -> int:
+        """Delete stored public content no deployed artifact points at any more."""
+        unused = await self.db.read(lambda s: DesiredStateRepository(s).unused_contents())
+        if not unused:
+            return 0
+        return await self.db.write(
+            lambda s: DesiredStateRepository(s).remove_unused_contents(unused)
+        )
 
     async def run_reconciler(self) -> None:
         """Reconcile at once, then every ``reconcile_seconds``, until cancelled."""

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from keyops.crypto.jwk import jwk_from_certificate, split_private
 from keyops.crypto.keys import KeyMaterial
@@ -189,8 +188,11 @@ class JwkFollower:
                 if known[1]["private_sealed"] is None:
                     columns[id(item.new)] = known
             values = {**known[1], "updated_at": now}
-            for column, value in values.items():
-                set_committed_value(jwk, column, value)
+            # The loaded JWK shows its new values as already committed: written straight
+            # into its state, which the ORM then neither flushes nor reloads. (What
+            # ``set_committed_value`` does one attribute at a time, for a row whose
+            # columns are all loaded and none changed: that cost as much as the update.)
+            vars(jwk).update(values)
             rederived.append({"id": jwk.id, **values})
             self.service.deploy_everywhere(item.project, jwk, plan, item.new)
             results.append(JwkResult(item.project.name, jwk.name, UPDATED, old_kid, jwk.kid))

@@ -4,6 +4,7 @@ from keyops.storage.models.audit import AuditEntry
 from keyops.storage.models.base import Base
 from keyops.storage.models.certificates import Certificate, CertificateEnvironment
 from keyops.storage.models.deployments import (
+    ArtifactContent,
     DeployedArtifact,
     DeploymentAttempt,
     MasterKeyState,
@@ -22,6 +23,7 @@ from keyops.storage.models.webhooks import ExpiryNotification, Webhook, WebhookD
 
 __all__ = [
     "AccessToken",
+    "ArtifactContent",
     "AuditEntry",
     "Base",
     "Certificate",

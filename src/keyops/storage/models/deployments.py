@@ -11,7 +11,13 @@ from keyops.storage.models.base import Base, UTCDateTime, utcnow
 
 
 class DeployedArtifact(Base):
-    """One artifact as the in-process target holds it in one environment."""
+    """One artifact as the in-process target holds it in one environment.
+
+    Public content (not sealed) is stored once per distinct content in
+    ``artifact_contents``, under its hash, and ``content`` is empty: one admin
+    certificate's JWK in a thousand projects' environments is one row of bytes, not
+    thousands. Sealed content stays in its own row, sealed for it.
+    """
 
     __tablename__ = "deployed_artifacts"
     __table_args__ = (UniqueConstraint("environment_id", "kind", "project", "name"),)
@@ -22,7 +28,8 @@ class DeployedArtifact(Base):
     project: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     content_hash: Mapped[str] = mapped_column(String(64))
-    # Sealed with the master keyring when the artifact carries secret material.
+    # Sealed with the master keyring when the artifact carries secret material; empty
+    # when it is public (its bytes are in ``artifact_contents``).
     content: Mapped[bytes] = mapped_column(LargeBinary)
     sealed: Mapped[bool] = mapped_column(default=False)
     alias: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -32,6 +39,20 @@ class DeployedArtifact(Base):
     # False is a tombstone: undeployed at ``revision``, kept to refuse older deploys.
     present: Mapped[bool] = mapped_column(default=True)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ArtifactContent(Base):
+    """The bytes of public artifact content, once per distinct content (SHA-256 hex).
+
+    Written by every change that deploys public content (before the artifact rows that
+    point at it), read through a join by whoever reads deployed artifacts, and removed
+    by the reconciler once no artifact row points at it (``DesiredStateRepository``).
+    """
+
+    __tablename__ = "artifact_contents"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class DeploymentAttempt(Base):

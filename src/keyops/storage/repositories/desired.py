@@ -2,6 +2,12 @@
 
 Everything a change writes for its environments, in bulk statements, inside the
 change's own transaction; and what a roll-out records once the environments answered.
+
+Public artifact content is stored once per distinct content (``artifact_contents``,
+keyed by its SHA-256) and sealed content in its own artifact row: ``write_artifacts``
+splits them, and every read of artifacts (``artifacts``, ``confirmed_certificates``)
+joins the two back. ``remove_unused_contents`` (run by the reconciler) deletes content
+no artifact row points at any more.
 """
 
 from __future__ import annotations
@@ -11,12 +17,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from keyops.storage.models import (
+    ArtifactContent,
     Certificate,
     DeployedArtifact,
     DeploymentAttempt,
@@ -25,7 +45,7 @@ from keyops.storage.models import (
     Project,
     RevisionCounter,
 )
-from keyops.storage.models.base import utcnow
+from keyops.storage.models.base import UTCDateTime, utcnow
 from keyops.storage.prepared import Prepared
 
 SEQUENCE = "keyops_revision_seq"
@@ -42,6 +62,8 @@ class EnvironmentState:
 
 @dataclass(frozen=True, slots=True)
 class StoredArtifact:
+    """A deployed-artifact row with its content, sealed or not, as stored."""
+
     kind: str
     project: str
     name: str
@@ -50,6 +72,7 @@ class StoredArtifact:
     alias: str | None
     present: bool
     revision: int
+    content_hash: str
 
 
 def _state(row: Any) -> EnvironmentState:
@@ -60,6 +83,24 @@ _ENV: Table = Environment.__table__  # type: ignore[assignment]
 _NODE: Table = GatewayNode.__table__  # type: ignore[assignment]
 _COUNTER: Table = RevisionCounter.__table__  # type: ignore[assignment]
 _ARTIFACT: Table = DeployedArtifact.__table__  # type: ignore[assignment]
+_CONTENTS: Table = ArtifactContent.__table__  # type: ignore[assignment]
+# A row's content: its own (sealed, or a tombstone's empty one) or the shared public one.
+_CONTENT = func.coalesce(_CONTENTS.c.content, _ARTIFACT.c.content)
+_WITH_CONTENT = _ARTIFACT.outerjoin(
+    _CONTENTS,
+    (_CONTENTS.c.content_hash == _ARTIFACT.c.content_hash) & (_ARTIFACT.c.sealed == false()),
+)
+_STORED_COLUMNS = (
+    _ARTIFACT.c.kind,
+    _ARTIFACT.c.project,
+    _ARTIFACT.c.name,
+    _CONTENT.label("content"),
+    _ARTIFACT.c.sealed,
+    _ARTIFACT.c.alias,
+    _ARTIFACT.c.present,
+    _ARTIFACT.c.revision,
+    _ARTIFACT.c.content_hash,
+)
 _UPSERT_COLUMNS = (
     "content",
     "sealed",
@@ -117,6 +158,19 @@ def _upsert(insert_: Any) -> Any:
 
 _UPSERT_SQLITE = Prepared(_upsert(sqlite_insert))
 _UPSERT_PG = Prepared(_upsert(pg_insert))
+_ADD_CONTENT = {
+    postgres: Prepared(insert_(_CONTENTS).on_conflict_do_nothing(index_elements=["content_hash"]))
+    for postgres, insert_ in ((False, sqlite_insert), (True, pg_insert))
+}
+# Public content no present artifact row points at (tombstones and sealed rows never do).
+_USED_HASHES = select(_ARTIFACT.c.content_hash).where(
+    _ARTIFACT.c.present, _ARTIFACT.c.sealed == false()
+)
+_UNUSED_CONTENT = _CONTENTS.c.content_hash.not_in(_USED_HASHES)
+
+
+def _stored(row: Any) -> StoredArtifact:
+    return StoredArtifact(*row[: len(_STORED_COLUMNS)])
 
 
 def _set_revision(greatest: Any, *, applied: bool) -> Any:
@@ -145,6 +199,32 @@ _CONFIRM = {
     for postgres in (False, True)
 }
 _INSERT_ATTEMPT = Prepared(insert(DeploymentAttempt))
+_ATTEMPT: Table = DeploymentAttempt.__table__  # type: ignore[assignment]
+# One successful attempt per artifact row a revision wrote to an environment, made from
+# the rows themselves (undeploys first): what a commit that was itself the delivery did.
+_DELIVERED_ATTEMPTS = insert(_ATTEMPT).from_select(
+    [
+        *("environment_id", "action", "kind", "project", "name", "content_hash"),
+        *("revision", "success", "message", "at"),
+    ],
+    select(
+        _ARTIFACT.c.environment_id,
+        case((_ARTIFACT.c.present, literal("DEPLOY")), else_=literal("UNDEPLOY")),
+        _ARTIFACT.c.kind,
+        _ARTIFACT.c.project,
+        _ARTIFACT.c.name,
+        case((_ARTIFACT.c.present, _ARTIFACT.c.content_hash), else_=None),
+        _ARTIFACT.c.revision,
+        true(),
+        bindparam("message"),
+        bindparam("at", type_=UTCDateTime()),
+    )
+    .where(
+        _ARTIFACT.c.environment_id == bindparam("env_id"),
+        _ARTIFACT.c.revision == bindparam("revision"),
+    )
+    .order_by(_ARTIFACT.c.present, _ARTIFACT.c.kind, _ARTIFACT.c.project, _ARTIFACT.c.name),
+)
 _PROJECT: Table = Project.__table__  # type: ignore[assignment]
 _BUMP_PROJECTS = Prepared(
     update(_PROJECT)
@@ -208,9 +288,52 @@ class DesiredStateRepository:
         )
 
     def write_artifacts(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Upsert artifact rows (tombstones included); an older revision never wins."""
-        if rows:
-            (_UPSERT_PG if self.postgres else _UPSERT_SQLITE).executemany(self.session, rows)
+        """Upsert artifact rows (tombstones included); an older revision never wins.
+
+        A present row's public content is stored once under its hash (first, so no row
+        ever points at missing content) and the row itself keeps none.
+        """
+        if not rows:
+            return
+        shared: dict[str, bytes] = {}
+        written = []
+        for row in rows:
+            if row["present"] and not row["sealed"]:
+                shared.setdefault(row["content_hash"], row["content"])
+                row = {**row, "content": b""}
+            written.append(row)
+        if shared:
+            _ADD_CONTENT[self.postgres].executemany(
+                self.session, [{"content_hash": h, "content": c} for h, c in shared.items()]
+            )
+        (_UPSERT_PG if self.postgres else _UPSERT_SQLITE).executemany(self.session, written)
+
+    def unused_contents(self) -> list[str]:
+        """Hashes of stored public content no artifact row points at (one read)."""
+        stmt = select(_CONTENTS.c.content_hash).where(_UNUSED_CONTENT)
+        return list(self._conn.execute(stmt).scalars())
+
+    def remove_unused_contents(self, hashes: Sequence[str]) -> int:
+        """Delete these contents if still unused; returns how many went.
+
+        On PostgreSQL the table is locked first (EXCLUSIVE: reads go on): a change that
+        has stored a content its new rows will point at holds ROW EXCLUSIVE on it until
+        it commits, so its rows are visible to the delete's check, and a change that
+        starts afterwards stores the content again. SQLite's writers are serialised.
+        """
+        if not hashes:
+            return 0
+        if self.postgres:
+            self._conn.execute(text("LOCK TABLE artifact_contents IN EXCLUSIVE MODE"))
+        removed = 0
+        for start in range(0, len(hashes), 500):  # bounded IN lists
+            result = self._conn.execute(
+                delete(_CONTENTS).where(
+                    _CONTENTS.c.content_hash.in_(hashes[start : start + 500]), _UNUSED_CONTENT
+                )
+            )
+            removed += result.rowcount or 0
+        return removed
 
     def set_revision(self, environment_ids: Iterable[int], revision: int, *, applied: bool) -> None:
         """Record that the environments' desired state is now at ``revision`` (and, with
@@ -239,6 +362,16 @@ class DesiredStateRepository:
         if rows:
             at = utcnow()
             _INSERT_ATTEMPT.executemany(self.session, [{"at": at, **row} for row in rows])
+
+    def add_delivered_attempts(self, revision: int, messages: dict[int, str]) -> None:
+        """Record, for each environment (id -> message) whose delivery was this change's
+        commit, a successful attempt per artifact row the revision wrote there."""
+        at = utcnow()
+        for env_id, message in messages.items():
+            self._conn.execute(
+                _DELIVERED_ATTEMPTS,
+                {"env_id": env_id, "revision": revision, "message": message, "at": at},
+            )
 
     def over_attempt_budget(self, keep: int) -> list[int]:
         """Environments holding more than ``keep`` attempts (one grouped read)."""
@@ -280,23 +413,17 @@ class DesiredStateRepository:
         row = self._conn.execute(_STATES.where(_ENV.c.id == environment_id)).first()
         return _state(row) if row is not None else None
 
-    def artifacts(self, environment_id: int) -> list[StoredArtifact]:
-        """Every artifact row of the environment, tombstones included."""
+    def artifacts(self, environment_id: int, *, present: bool = False) -> list[StoredArtifact]:
+        """Every artifact row of the environment, tombstones included unless ``present``."""
         stmt = (
-            select(
-                DeployedArtifact.kind,
-                DeployedArtifact.project,
-                DeployedArtifact.name,
-                DeployedArtifact.content,
-                DeployedArtifact.sealed,
-                DeployedArtifact.alias,
-                DeployedArtifact.present,
-                DeployedArtifact.revision,
-            )
-            .where(DeployedArtifact.environment_id == environment_id)
-            .order_by(DeployedArtifact.kind, DeployedArtifact.project, DeployedArtifact.name)
+            select(*_STORED_COLUMNS)
+            .select_from(_WITH_CONTENT)
+            .where(_ARTIFACT.c.environment_id == environment_id)
+            .order_by(_ARTIFACT.c.kind, _ARTIFACT.c.project, _ARTIFACT.c.name)
         )
-        return [StoredArtifact(*row) for row in self.session.execute(stmt)]
+        if present:
+            stmt = stmt.where(_ARTIFACT.c.present)
+        return [_stored(row) for row in self._conn.execute(stmt)]
 
     def rows(self, environment_id: int) -> Sequence[DeployedArtifact]:
         """Every artifact row of the environment, tombstones included, ordered for display."""
@@ -318,11 +445,12 @@ class DesiredStateRepository:
 
     def confirmed_certificates(
         self, environment_id: int, project: str
-    ) -> list[tuple[DeployedArtifact, str | None]]:
+    ) -> list[tuple[StoredArtifact, str | None]]:
         """A project's certificates the environment's target confirmed holding, with the
         description of the certificate they came from (None if it is gone)."""
         stmt = (
-            select(DeployedArtifact, Certificate.description)
+            select(*_STORED_COLUMNS, Certificate.description)
+            .select_from(_WITH_CONTENT)
             .join(Environment, Environment.id == DeployedArtifact.environment_id)
             .outerjoin(Project, Project.name == DeployedArtifact.project)
             .outerjoin(
@@ -339,4 +467,4 @@ class DesiredStateRepository:
             )
             .order_by(DeployedArtifact.name)
         )
-        return [(row, description) for row, description in self.session.execute(stmt)]
+        return [(_stored(row), row.description) for row in self.session.execute(stmt)]

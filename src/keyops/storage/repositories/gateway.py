@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from keyops.storage.models import DeployedArtifact, Environment, GatewayCredential, GatewayNode
+from keyops.storage.models import Environment, GatewayCredential, GatewayNode
 from keyops.storage.models.base import UTCDateTime, utcnow
 from keyops.storage.prepared import Prepared
+from keyops.storage.repositories.desired import DesiredStateRepository, StoredArtifact
 from keyops.storage.upsert import upsert, upsert_many
 
 
@@ -73,12 +74,8 @@ class GatewayRepository:
     def environment(self, environment_id: int) -> Environment | None:
         return self.session.get(Environment, environment_id)
 
-    def present_artifacts(self, environment_id: int) -> Sequence[DeployedArtifact]:
-        return self.session.scalars(
-            select(DeployedArtifact)
-            .where(DeployedArtifact.environment_id == environment_id, DeployedArtifact.present)
-            .order_by(DeployedArtifact.kind, DeployedArtifact.project, DeployedArtifact.name)
-        ).all()
+    def present_artifacts(self, environment_id: int) -> list[StoredArtifact]:
+        return DesiredStateRepository(self.session).artifacts(environment_id, present=True)
 
     def refresh_seen(self, environment_id: int, name: str) -> None:
         """A connected node is still there (it has not said goodbye)."""
