@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keyops.config import to_sync_url
 from keyops.storage import notify
+from keyops.storage.writer_lock import WriterLock
 
 if TYPE_CHECKING:
     from keyops.config import Settings
@@ -185,6 +186,12 @@ class Database:
                 echo=echo,
             )
             self._liveness: _Liveness | None = None
+            # Writers of several processes (serve --workers) queue here, not in SQLite's
+            # sleeping busy handler (storage/writer_lock.py).
+            path = self.engine.url.database
+            self._writer_lock: WriterLock | None = None
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self._writer_lock = WriterLock(f"{path}-writer.lock", statement_timeout)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="keyops-db-writer")
             self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="keyops-db-read")
         else:
@@ -209,6 +216,7 @@ class Database:
                 return connection
 
             self._liveness = _Liveness(self.engine)
+            self._writer_lock = None
             self.read_engine = self.engine
             pool = ThreadPoolExecutor(PG_THREADS, thread_name_prefix="keyops-db")
             self._writer = self._readers = pool
@@ -252,6 +260,9 @@ class Database:
 
     def _write(self, fn: Callable[[Session], T]) -> T:
         try:
+            if self._writer_lock is not None:
+                with self._writer_lock.held(), self.transaction() as session:
+                    return fn(session)
             with self.transaction() as session:
                 return fn(session)
         except UNAVAILABLE:
