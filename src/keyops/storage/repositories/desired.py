@@ -426,7 +426,10 @@ class DesiredStateRepository:
         return [_stored(row) for row in self._conn.execute(stmt)]
 
     def rows(self, environment_id: int) -> Sequence[DeployedArtifact]:
-        """Every artifact row of the environment, tombstones included, ordered for display."""
+        """Every artifact row of the environment, tombstones included, ordered for display.
+
+        The entities' ``content`` is empty for public content (``artifact_contents``
+        holds it): for the bytes, read ``artifacts``."""
         stmt = (
             select(DeployedArtifact)
             .where(DeployedArtifact.environment_id == environment_id)
